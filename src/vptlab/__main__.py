@@ -1,0 +1,5 @@
+import sys
+
+from vptlab.cli import main
+
+sys.exit(main())

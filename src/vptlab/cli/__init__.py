@@ -1,0 +1,59 @@
+"""``vptlab`` command line: parses arguments and calls library functions, nothing more.
+
+Each command group lives in its own module with a ``register(subparsers)`` function; a user mistake anywhere
+(:class:`vptlab.errors.UserError`) ends with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vptlab.errors import UserError
+
+# One module per command group; each defines register(subparsers) and sets `func` on its parsers.
+COMMAND_MODULES = ("train", "methods", "data")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but argument errors are one line and exit 2 (argparse's usage dump is noise in logs)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"vptlab {self.prog.partition(' ')[2]}: error: {message}\n".replace("  ", " "))
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vptlab", description="Visual prompt tuning or full fine-tuning? Run the study.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"vptlab.cli.{name}").register(sub)
+    return parser
+
+
+def _version() -> str:
+    from vptlab import __version__
+
+    return f"vptlab {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        sys.stderr.write(f"vptlab: error: {err}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("vptlab: interrupted; finished runs are kept, rerun the command to continue\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
