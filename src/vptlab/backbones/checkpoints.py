@@ -1,0 +1,181 @@
+"""Loading local checkpoint files into a timm VisionTransformer.
+
+Three formats: Google's ``.npz`` (the ``ViT-B_16.npz`` layout of google-research/vision_transformer, which the
+reference code loads), ``.safetensors``, and ``.pth``/``.pt`` (loaded with ``weights_only=True``: a checkpoint is
+data, never code).  Every tensor's shape is checked before anything is copied; the first mismatch is named.
+The checkpoint's classifier (``head``, ``pre_logits``) is never loaded: each task gets a fresh head.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from timm.layers import resample_abs_pos_embed
+from timm.models.vision_transformer import VisionTransformer
+
+from vptlab.errors import UserError
+
+_SKIPPED_PREFIXES = ("head.", "pre_logits.", "fc_norm.", "head_drop.")
+_WRAPPER_KEYS = ("state_dict", "model", "model_state", "module")
+_NAME_PREFIXES = ("module.", "model.", "backbone.", "encoder.")
+
+
+def load_checkpoint(model: VisionTransformer, path: str | Path) -> None:
+    """Load a local checkpoint into ``model`` (in place), resampling position embeddings if the grid differs."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path}: no such file")
+    state = read_state_dict(path, model)
+    apply_state_dict(model, state, source=str(path))
+
+
+def read_state_dict(path: Path, model: VisionTransformer | None = None) -> dict[str, torch.Tensor]:
+    """A timm-named state dict from any supported file."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as npz:
+                return npz_to_timm({k: npz[k] for k in npz.files}, source=str(path))
+        if suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return _strip_names(load_file(str(path)))
+        if suffix in (".pth", ".pt", ".bin"):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+            return _strip_names(_unwrap(obj, path))
+    except UserError:
+        raise
+    except (
+        OSError,
+        ValueError,
+        RuntimeError,
+        EOFError,
+        KeyError,
+        zipfile.BadZipFile,
+        pickle.UnpicklingError,
+    ) as err:
+        raise UserError(
+            f"checkpoint {path}: cannot be read ({type(err).__name__}: {_first_line(err)}); "
+            "is it truncated or of another format?"
+        ) from err
+    raise UserError(f"checkpoint {path}: unknown format {suffix!r}; use .npz, .safetensors, .pth or .pt")
+
+
+def apply_state_dict(model: VisionTransformer, state: dict[str, torch.Tensor], source: str) -> None:
+    """Copy ``state`` into ``model`` after checking every name and shape (head excluded)."""
+    own = {k: v for k, v in model.state_dict().items() if not k.startswith(_SKIPPED_PREFIXES)}
+    state = {k: v for k, v in state.items() if not k.startswith(_SKIPPED_PREFIXES)}
+    if "pos_embed" in state and "pos_embed" in own and state["pos_embed"].shape != own["pos_embed"].shape:
+        state["pos_embed"] = _resample_pos_embed(model, state["pos_embed"], source)
+    for name, tensor in own.items():
+        if name not in state:
+            raise UserError(f"checkpoint {source}: tensor {name!r} is missing (the model needs it)")
+        if tuple(state[name].shape) != tuple(tensor.shape):
+            raise UserError(
+                f"checkpoint {source}: tensor {name!r} has shape {tuple(state[name].shape)}, "
+                f"the model expects {tuple(tensor.shape)}"
+            )
+    extra = sorted(set(state) - set(own))
+    if extra:
+        raise UserError(
+            f"checkpoint {source}: tensor {extra[0]!r} does not exist in the model "
+            f"({len(extra)} unexpected tensors; is it a different architecture?)"
+        )
+    model.load_state_dict({**model.state_dict(), **{k: v.to(own[k].dtype) for k, v in state.items()}})
+
+
+def _resample_pos_embed(model: VisionTransformer, pos_embed: torch.Tensor, source: str) -> torch.Tensor:
+    prefix = 0 if model.no_embed_class else model.num_prefix_tokens
+    grid = int(math.isqrt(pos_embed.shape[1] - prefix))
+    if grid * grid != pos_embed.shape[1] - prefix or pos_embed.shape[-1] != model.embed_dim:
+        raise UserError(
+            f"checkpoint {source}: tensor 'pos_embed' has shape {tuple(pos_embed.shape)}, "
+            f"which is not a square grid of width {model.embed_dim} to resample"
+        )
+    return resample_abs_pos_embed(
+        pos_embed.float(),
+        new_size=list(model.patch_embed.grid_size),
+        old_size=[grid, grid],
+        num_prefix_tokens=prefix,
+    )
+
+
+def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
+    while isinstance(obj, dict) and not _is_tensor_dict(obj):
+        key = next((k for k in _WRAPPER_KEYS if k in obj), None)
+        if key is None:
+            raise UserError(
+                f"checkpoint {path}: a dict without tensors; expected a state dict "
+                f"(or one under {', '.join(_WRAPPER_KEYS)})"
+            )
+        obj = obj[key]
+    if not isinstance(obj, dict):
+        raise UserError(f"checkpoint {path}: holds a {type(obj).__name__}, expected a state dict of tensors")
+    return obj
+
+
+def _is_tensor_dict(obj: dict) -> bool:
+    return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def _strip_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    for prefix in _NAME_PREFIXES:
+        if state and all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix) :]: v for k, v in state.items()}
+    return state
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [""])[0][:200]
+
+
+# --- Google's ViT .npz layout -------------------------------------------------------------------------------
+
+_NPZ_PREFIXES = ("", "opt/target/", "params/")
+
+
+def npz_to_timm(w: dict[str, np.ndarray], source: str) -> dict[str, torch.Tensor]:
+    """Convert the google-research/vision_transformer layout to timm names and torch layouts."""
+    prefix = next((p for p in _NPZ_PREFIXES if f"{p}embedding/kernel" in w), None)
+    if prefix is None:
+        raise UserError(f"checkpoint {source}: not a ViT .npz in Google's layout (no 'embedding/kernel')")
+    w = {k[len(prefix) :]: v for k, v in w.items() if k.startswith(prefix)}
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).float()  # noqa: E731
+    state = {
+        "patch_embed.proj.weight": t(w["embedding/kernel"].transpose(3, 2, 0, 1)),
+        "patch_embed.proj.bias": t(w["embedding/bias"]),
+        "cls_token": t(w["cls"]),
+        "pos_embed": t(w["Transformer/posembed_input/pos_embedding"]),
+        "norm.weight": t(w["Transformer/encoder_norm/scale"]),
+        "norm.bias": t(w["Transformer/encoder_norm/bias"]),
+    }
+    depth = len({k.split("/")[1] for k in w if k.startswith("Transformer/encoderblock_")})
+    for i in range(depth):
+        state.update(_npz_block(w, f"Transformer/encoderblock_{i}/", f"blocks.{i}.", t))
+    return state
+
+
+def _npz_block(w: dict[str, np.ndarray], src: str, dst: str, t) -> dict[str, torch.Tensor]:
+    attn = f"{src}MultiHeadDotProductAttention_1/"
+    dim = w[f"{attn}query/kernel"].shape[0]
+    qkv_w = [w[f"{attn}{n}/kernel"].reshape(dim, -1).T for n in ("query", "key", "value")]
+    qkv_b = [w[f"{attn}{n}/bias"].reshape(-1) for n in ("query", "key", "value")]
+    return {
+        f"{dst}norm1.weight": t(w[f"{src}LayerNorm_0/scale"]),
+        f"{dst}norm1.bias": t(w[f"{src}LayerNorm_0/bias"]),
+        f"{dst}attn.qkv.weight": t(np.concatenate(qkv_w)),
+        f"{dst}attn.qkv.bias": t(np.concatenate(qkv_b)),
+        f"{dst}attn.proj.weight": t(w[f"{attn}out/kernel"].reshape(-1, dim).T),
+        f"{dst}attn.proj.bias": t(w[f"{attn}out/bias"]),
+        f"{dst}norm2.weight": t(w[f"{src}LayerNorm_2/scale"]),
+        f"{dst}norm2.bias": t(w[f"{src}LayerNorm_2/bias"]),
+        f"{dst}mlp.fc1.weight": t(w[f"{src}MlpBlock_3/Dense_0/kernel"].T),
+        f"{dst}mlp.fc1.bias": t(w[f"{src}MlpBlock_3/Dense_0/bias"]),
+        f"{dst}mlp.fc2.weight": t(w[f"{src}MlpBlock_3/Dense_1/kernel"].T),
+        f"{dst}mlp.fc2.bias": t(w[f"{src}MlpBlock_3/Dense_1/bias"]),
+    }

@@ -1,0 +1,113 @@
+"""``vptlab train``: one run of one method on one task; writes result.json and metrics.jsonl to --out."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from vptlab.errors import UserError
+from vptlab.train import RunConfig, train_run
+
+_HELP = {
+    "method": "tuning method (see `vptlab methods`)",
+    "task": "task name (synthetic task, VTAB-1k task, or folder name)",
+    "data": "synthetic | vtab1k:ROOT | folder:PATH",
+    "backbone": "timm model name or vptlab-tiny",
+    "checkpoint": "local backbone weights: .npz (Google layout), .safetensors, .pth/.pt",
+    "lr": "base learning rate (scaled by batch_size/256); default: the method's",
+    "schedule": "step: warm-up + cosine per optimiser step; epoch: the reference code's per-epoch schedule",
+    "reference_optimizer": "reproduce the reference code's optimiser quirks (AdamW wd fixed at 0.01, ...)",
+    "eval_test_every": "evaluate test loss/acc every N epochs (0: last epoch only)",
+}
+_SKIP = {"backbone_args", "extra"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one run of one method", description=__doc__)
+    for f in dataclasses.fields(RunConfig):
+        if f.name not in _SKIP:
+            _add_field(p, f)
+    p.add_argument(
+        "--backbone-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="timm architecture override, e.g. depth=2 (repeatable)",
+    )
+    p.add_argument("--out", required=True, type=Path, help="run folder (result.json, metrics.jsonl, weights)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _add_field(p: argparse.ArgumentParser, f: dataclasses.Field) -> None:
+    flag = "--" + f.name.replace("_", "-")
+    kind = _base_type(f.type)
+    required = f.default is dataclasses.MISSING
+    default = None if required else f.default
+    if kind is bool:
+        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=_HELP.get(f.name))
+    else:
+        p.add_argument(
+            flag,
+            type=kind,
+            default=default,
+            required=required,
+            help=_HELP.get(f.name),
+            metavar=f.name.upper(),
+        )
+
+
+def _base_type(annotation: Any) -> type:
+    hints = {"str": str, "int": int, "float": float, "bool": bool}
+    if isinstance(annotation, str):
+        name = annotation.split("|")[0].strip()
+        return hints.get(name, str)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if isinstance(annotation, types.UnionType) and args:
+        return args[0]
+    return annotation
+
+
+def parse_backbone_args(items: list[str]) -> tuple[tuple[str, Any], ...]:
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--backbone-arg: expected KEY=VALUE, got {item!r}")
+        try:
+            out.append((key, json.loads(value)))
+        except json.JSONDecodeError:
+            out.append((key, value))
+    return tuple(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    fields = {f.name for f in dataclasses.fields(RunConfig)} - _SKIP
+    values = {name: getattr(args, name) for name in fields}
+    cfg = RunConfig(**values, backbone_args=parse_backbone_args(args.backbone_arg))
+    result = train_run(
+        cfg, args.out, device=args.device, progress=False if args.no_progress else None, compile=args.compile
+    )
+    print(format_result(result))
+    return 0 if result["status"] in ("ok", "partial") else 1
+
+
+def format_result(result: dict) -> str:
+    m = result.get("metrics", {})
+    parts = [f"{result['config']['method']} on {result['config']['task']}: {result['status']}"]
+    for key in ("val_top1", "test_top1"):
+        if key in m:
+            parts.append(f"{key} {m[key]:.2f}%")
+    if result.get("params"):
+        parts.append(f"trainable {result['params']['trainable']:,} / {result['params']['total']:,}")
+    parts.append(f"{result['seconds']:.1f}s")
+    if result.get("error"):
+        parts.append(f"error: {result['error']}")
+    return ", ".join(parts) + f"\n  -> {result['run_dir']}/result.json"

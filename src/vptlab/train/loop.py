@@ -1,0 +1,183 @@
+"""The inner loops: batches from uint8 arrays, one training epoch, evaluation.
+
+Images arrive as uint8 ``(N, H, W, 3)`` arrays (memory-mapped from the decoded-image cache) and are normalised on
+the fly; a background thread prepares the next batch while the model works on this one.  On CUDA, training and
+evaluation run under bf16 autocast (timm's attention uses PyTorch's fused scaled-dot-product kernel); on the CPU
+everything is fp32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vptlab.data.base import ImageSet
+
+# A training loss above this (nats) is treated as divergence even while finite: a 1000-class uniform guess is 6.9.
+DIVERGED_LOSS = 1e4
+
+
+class Diverged(Exception):
+    """A non-finite (or absurdly large) loss: the run ends with status ``diverged``."""
+
+    def __init__(self, epoch: int, step: int, loss: float) -> None:
+        super().__init__(f"loss {loss} at epoch {epoch}, step {step}")
+        self.epoch, self.step, self.loss = epoch, step, loss
+
+
+@dataclass(frozen=True)
+class Precision:
+    device: torch.device
+    dtype: torch.dtype | None  # None: no autocast
+
+    @staticmethod
+    def choose(device: torch.device, asked: str) -> Precision:
+        if asked == "fp32" or (asked == "auto" and device.type != "cuda"):
+            return Precision(device, None)
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            return Precision(device, None)
+        return Precision(device, torch.bfloat16)
+
+    @property
+    def name(self) -> str:
+        return "bf16-autocast" if self.dtype is not None else "fp32"
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+
+def batches(
+    images: np.ndarray,
+    labels: np.ndarray,
+    order: np.ndarray,
+    batch_size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device,
+    prefetch: int = 2,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Normalised ``(x, y)`` batches in ``order``, read one or two batches ahead in a thread."""
+    pin = device.type == "cuda"
+
+    def read(start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # sorted within the batch: sequential reads from a memmap, and the same batch whatever the storage
+        idx = np.sort(order[start : start + batch_size])
+        raw = torch.from_numpy(np.ascontiguousarray(images[idx]))
+        y = torch.from_numpy(np.ascontiguousarray(labels[idx]))
+        return (raw.pin_memory(), y.pin_memory()) if pin else (raw, y)
+
+    for raw, y in _prefetched(map(read, range(0, len(order), batch_size)), prefetch):
+        yield normalise(raw, mean, std, device), y.to(device, non_blocking=True)
+
+
+def normalise(
+    raw: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
+) -> torch.Tensor:
+    """uint8 NHWC -> normalised float32 NCHW on ``device`` (the conversion happens on the device)."""
+    x = raw.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    return x.sub_(m).div_(s)
+
+
+def _prefetched(items: Iterator, depth: int) -> Iterator:
+    """Run the producer ``items`` in a thread, ``depth`` items ahead."""
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in items:
+                q.put(item)
+        except BaseException as err:  # surface producer errors in the consumer
+            q.put(err)
+        q.put(done)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    top1: float
+    images: int
+
+
+def train_epoch(
+    model: nn.Module,
+    data: ImageSet,
+    *,
+    epoch: int,
+    seed: int,
+    batch_size: int,
+    optimizer: torch.optim.Optimizer,
+    set_lr: Callable[[int, int], float],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    precision: Precision,
+    forward: Callable | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> EpochStats:
+    """One pass over ``data`` in a seeded order (the same for a resumed run); raises :class:`Diverged`."""
+    forward = forward or model
+    order = np.random.default_rng([seed, epoch]).permutation(len(data))
+    total_loss, correct, seen = 0.0, 0, 0
+    for step, (x, y) in enumerate(
+        batches(data.images, data.labels, order, batch_size, mean, std, precision.device)
+    ):
+        set_lr(epoch, step)
+        with precision.autocast():
+            logits = forward(x)
+        loss = F.cross_entropy(logits.float(), y)
+        value = loss.item()
+        if not math.isfinite(value) or value > DIVERGED_LOSS:
+            raise Diverged(epoch, step, value)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += value * len(y)
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+        if on_step is not None:
+            on_step()
+    return EpochStats(total_loss / seen, 100.0 * correct / seen, seen)
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    data: ImageSet,
+    *,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    precision: Precision,
+    batch_size: int = 256,
+    forward: Callable | None = None,
+) -> EpochStats:
+    """Mean cross-entropy and top-1 (%) over ``data``, in eval mode (the caller restores its training mode)."""
+    forward = forward or model
+    model.eval()
+    total_loss, correct = 0.0, 0
+    order = np.arange(len(data))
+    for x, y in batches(data.images, data.labels, order, batch_size, mean, std, precision.device):
+        with precision.autocast():
+            logits = forward(x).float()
+        total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+    return EpochStats(total_loss / len(data), 100.0 * correct / len(data), len(data))
