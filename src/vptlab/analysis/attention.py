@@ -1,0 +1,216 @@
+"""Where the CLS token looks: last-layer CLS attention and attention rollout, for models with or without prompts.
+
+Attention weights are recomputed, not copied out of timm's ``forward``: a forward hook on each block's ``attn``
+module receives that module's input (the normed tokens) and recomputes ``softmax(q k^T / sqrt(d))`` per head from
+the module's own ``qkv``, ``q_norm`` and ``k_norm`` layers, so fused attention kernels stay in use.
+
+Prompts are handled explicitly.  With prompts the token layout is ``[CLS, P_1..P_n, other prefix, patches]``
+(:mod:`vptlab.backbones.prompts`).  The spatial maps keep only patch keys and are renormalised over patches; what
+the CLS token gives to the prompts is reported as ``prompt_share`` (and to itself as ``cls_share``), so
+``cls_share + prompt_share + other_share + patch_share == 1``.
+
+Rollout (Abnar & Zuidema 2020): per layer, head-averaged attention plus the identity for the residual,
+rows renormalised, multiplied through the layers.  Deep prompts are fresh parameters at every layer (the previous
+layer's prompt outputs are discarded), so their rows carry no flow from earlier tokens: at each later layer they
+are re-seeded from one extra "later prompts" source, and the flow that ends there is part of ``prompt_share``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from torch import nn
+
+from vptlab.analysis._plot import new_figure
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """Where each kind of token sits in a block's input sequence."""
+
+    num_prompts: int
+    num_prefix: int  # timm's prefix tokens (CLS and any register tokens), prompts not counted
+    grid: tuple[int, int]
+    deep: bool
+
+    @property
+    def prompt_slice(self) -> slice:
+        return slice(1, 1 + self.num_prompts)
+
+    @property
+    def other_prefix_slice(self) -> slice:
+        return slice(1 + self.num_prompts, self.num_prompts + self.num_prefix)
+
+    @property
+    def patch_slice(self) -> slice:
+        return slice(self.num_prompts + self.num_prefix, None)
+
+
+def token_layout(model: nn.Module) -> TokenLayout:
+    """The token layout of a timm ViT, with the prompts of :func:`vptlab.backbones.get_prompts` if any."""
+    from vptlab.backbones.prompts import get_prompts
+
+    prompts = get_prompts(model)
+    grid = tuple(int(g) for g in model.patch_embed.grid_size)
+    n = prompts.num_tokens if prompts is not None else 0
+    return TokenLayout(n, int(getattr(model, "num_prefix_tokens", 1)), grid, bool(prompts and prompts.deep))
+
+
+def _attention_probs(attn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``softmax(q k^T * scale)`` of a timm ``Attention`` module on its input ``x``: ``(B, heads, N, N)``."""
+    b, n, _ = x.shape
+    heads = attn.num_heads
+    head_dim = getattr(attn, "head_dim", attn.qkv.out_features // 3 // heads)
+    qkv = attn.qkv(x).reshape(b, n, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
+    q, k = attn.q_norm(qkv[0]), attn.k_norm(qkv[1])
+    scale = getattr(attn, "scale", head_dim**-0.5)
+    return ((q * scale) @ k.transpose(-2, -1)).float().softmax(dim=-1)
+
+
+@torch.no_grad()
+def attention_weights(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """Per block, the attention probabilities ``(B, heads, N, N)`` of ``model`` on the batch ``x`` (eval mode)."""
+    captured: list[torch.Tensor] = []
+
+    def hook(module: nn.Module, args: tuple, kwargs: dict, output: torch.Tensor) -> None:
+        captured.append(_attention_probs(module, args[0] if args else kwargs["x"]))
+
+    handles = [blk.attn.register_forward_hook(hook, with_kwargs=True) for blk in model.blocks]
+    was_training = model.training
+    try:
+        model.eval()
+        model.forward_features(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return captured
+
+
+@dataclass(frozen=True)
+class AttentionMaps:
+    """Spatial maps ``(B, gh, gw)`` over patches (each sums to 1) and the CLS token's attention budget."""
+
+    last: np.ndarray
+    rollout: np.ndarray
+    cls_share: np.ndarray  # last layer, CLS -> CLS, per image
+    prompt_share: np.ndarray  # last layer, CLS -> prompts
+    other_share: np.ndarray  # last layer, CLS -> other prefix tokens (register tokens), usually 0
+    patch_share: np.ndarray  # last layer, CLS -> patches
+    rollout_prompt_share: np.ndarray  # rollout, CLS flow ending at prompts (first layer's or later layers')
+    num_prompts: int
+
+
+def cls_attention_maps(model: nn.Module, x: torch.Tensor) -> AttentionMaps:
+    """Last-layer CLS attention and attention rollout of ``model`` on ``x``, prompts left out of the maps."""
+    layout = token_layout(model)
+    probs = [p.mean(dim=1) for p in attention_weights(model, x)]  # head-averaged (B, N, N)
+    cls_row = probs[-1][:, 0, :]
+    patches = cls_row[:, layout.patch_slice]
+    flow = attention_rollout(probs, layout)
+    rollout_patches = flow[:, :-1][:, layout.patch_slice]  # last column: later prompts
+    prompt_flow = flow[:, layout.prompt_slice].sum(-1) + flow[:, -1]
+    return AttentionMaps(
+        last=_spatial(patches, layout.grid),
+        rollout=_spatial(rollout_patches, layout.grid),
+        cls_share=cls_row[:, 0].cpu().numpy(),
+        prompt_share=cls_row[:, layout.prompt_slice].sum(-1).cpu().numpy(),
+        other_share=cls_row[:, layout.other_prefix_slice].sum(-1).cpu().numpy(),
+        patch_share=patches.sum(-1).cpu().numpy(),
+        rollout_prompt_share=prompt_flow.cpu().numpy(),
+        num_prompts=layout.num_prompts,
+    )
+
+
+def attention_rollout(probs: list[torch.Tensor], layout: TokenLayout) -> torch.Tensor:
+    """CLS row of the rollout over the first layer's tokens plus one "later prompts" source: ``(B, N + 1)``."""
+    b, n, _ = probs[0].shape
+    eye = torch.eye(n, dtype=probs[0].dtype, device=probs[0].device)
+    flow = torch.cat([eye, torch.zeros(n, 1, dtype=eye.dtype, device=eye.device)], dim=1).expand(b, n, n + 1)
+    for i, a in enumerate(probs):
+        if i > 0 and layout.deep and layout.num_prompts:
+            flow = flow.clone()
+            flow[:, layout.prompt_slice, :] = 0.0
+            flow[:, layout.prompt_slice, -1] = 1.0  # fresh prompts: their own source
+        mixed = 0.5 * a + 0.5 * eye
+        mixed = mixed / mixed.sum(dim=-1, keepdim=True)
+        flow = mixed @ flow
+    return flow[:, 0, :]
+
+
+def _spatial(patch_weights: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:
+    """Renormalise over patches and reshape to the patch grid."""
+    w = patch_weights / patch_weights.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    return w.reshape(-1, *grid).cpu().numpy()
+
+
+def upsample(maps: np.ndarray, size: int) -> np.ndarray:
+    """Patch-grid maps ``(B, gh, gw)`` at image resolution ``(B, size, size)``, bilinear, scaled to [0, 1]."""
+    t = F.interpolate(
+        torch.from_numpy(maps)[:, None].float(), size=(size, size), mode="bilinear", align_corners=False
+    )
+    t = t[:, 0]
+    lo = t.flatten(1).min(dim=1).values.view(-1, 1, 1)
+    hi = t.flatten(1).max(dim=1).values.view(-1, 1, 1)
+    return ((t - lo) / (hi - lo).clamp_min(1e-12)).numpy()
+
+
+def attention_grid(
+    images: np.ndarray, columns: dict[str, AttentionMaps], kind: str = "rollout", title: str = ""
+) -> Figure:
+    """Rows: images; columns: the image, then one overlaid map per model (``kind``: ``last`` or ``rollout``)."""
+    n = len(images)
+    ncols = 1 + len(columns)
+    fig = new_figure(1.9 * ncols, 1.9 * n + 0.4)
+    size = images.shape[1]
+    for r in range(n):
+        ax = fig.add_subplot(n, ncols, r * ncols + 1)
+        _show(ax, images[r], None, "image" if r == 0 else "")
+        for c, (name, maps) in enumerate(columns.items()):
+            heat = upsample(getattr(maps, kind)[r : r + 1], size)[0]
+            label = _column_label(name, maps, r)
+            _show(fig.add_subplot(n, ncols, r * ncols + c + 2), images[r], heat, label)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def _column_label(name: str, maps: AttentionMaps, row: int) -> str:
+    if maps.num_prompts:
+        return f"{name}\nprompts {100 * maps.prompt_share[row]:.0f}% of CLS attn"
+    return name
+
+
+def _show(ax, image: np.ndarray, heat: np.ndarray | None, label: str) -> None:
+    ax.imshow(image, interpolation="nearest")
+    if heat is not None:
+        ax.imshow(heat, cmap="jet", alpha=0.45, interpolation="bilinear")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if label:
+        ax.set_title(label, fontsize=7)
+
+
+def share_summary(maps: AttentionMaps) -> dict[str, float]:
+    """Means over images of the CLS token's last-layer attention budget and the rollout's prompt share."""
+    return {
+        "cls_share": float(np.mean(maps.cls_share)),
+        "prompt_share": float(np.mean(maps.prompt_share)),
+        "patch_share": float(np.mean(maps.patch_share)),
+        "other_share": float(np.mean(maps.other_share)),
+        "rollout_prompt_share": float(np.mean(maps.rollout_prompt_share)),
+        "num_prompts": float(maps.num_prompts),
+        "map_entropy_bits": float(np.mean([_entropy(m) for m in maps.last])) if len(maps.last) else math.nan,
+    }
+
+
+def _entropy(m: np.ndarray) -> float:
+    """How spread out a map is (bits): log2(patches) for uniform, 0 for a single patch."""
+    p = m.ravel()
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
