@@ -1,0 +1,240 @@
+"""``vptlab data``: list tasks, check a VTAB-1k folder, split a folder, fill or clear the cache, export synthetic."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vptlab._io import to_jsonable
+from vptlab.data import cache, folders, list_tasks, load_task, vtab1k
+from vptlab.data.images import INTERPOLATIONS
+from vptlab.data.sources import SYNTHETIC_DATA_SEED
+from vptlab.errors import UserError
+
+PROBLEMS_SHOWN_PER_TASK = 50
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "data", help="inspect, check and prepare data (VTAB-1k, your folders, synthetic)"
+    )
+    sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", parser_class=type(parser))
+    parser.set_defaults(func=lambda args: _help(parser))
+    _register_list(sub)
+    _register_check(sub)
+    _register_split(sub)
+    _register_prepare(sub)
+    _register_cache(sub)
+    _register_export(sub)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+# --- list --------------------------------------------------------------------------------------------------
+
+
+def _register_list(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help="the tasks a source offers (name, group, objective, classes)")
+    p.add_argument(
+        "source", nargs="?", default="synthetic", help="synthetic | vtab1k:ROOT | folder:PATH | PATH"
+    )
+    p.set_defaults(func=_cmd_list)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    tasks = list_tasks(args.source)
+    if not tasks:
+        raise UserError(f"{args.source}: no tasks found")
+    print(f"{'task':<22} {'group':<12} {'objective':<15} classes")
+    for t in tasks:
+        print(f"{t.name:<22} {t.group:<12} {t.objective:<15} {t.num_classes}")
+    return 0
+
+
+# --- check -------------------------------------------------------------------------------------------------
+
+
+def _register_check(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check",
+        help="check a VTAB-1k root: counts and classes per split, and every problem (exit 2 if any)",
+    )
+    p.add_argument("root", help="the VTAB-1k root (holding <task>/train800.txt, ...)")
+    p.add_argument("--task", help="check only this task")
+    p.add_argument(
+        "--no-images", action="store_true", help="check the split files only, do not decode images"
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_cmd_check)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    report = vtab1k.check_root(args.root, args.task, images=not args.no_images)
+    problems = report.all_problems()
+    if args.json:
+        print(json.dumps(to_jsonable(report) | {"problem_count": len(problems)}, indent=2))
+    else:
+        _print_check(report)
+    if problems:
+        sys.stderr.write(f"vptlab: error: {len(problems)} problems found in {args.root}\n")
+        return 2
+    return 0
+
+
+def _print_check(report: vtab1k.CheckReport) -> None:
+    print(f"VTAB-1k root {report.root}")
+    for note in report.notes:
+        print(f"  note: {note}")
+    for line in report.problems:
+        print(f"  problem: {line}")
+    for task in report.tasks:
+        info = task.info
+        print(f"\n{info.name} ({info.group}, {info.objective}, {info.num_classes} classes)")
+        for s in task.splits:
+            count = "missing" if s.count is None else f"{s.count:>6} images"
+            classes = "" if s.count is None else f"  {s.classes_seen}/{info.num_classes} classes seen"
+            print(f"  {s.name + '.txt':<20} {count}{classes}")
+        problems = task.all_problems()
+        for line in problems[:PROBLEMS_SHOWN_PER_TASK]:
+            print(f"  problem: {line}")
+        if len(problems) > PROBLEMS_SHOWN_PER_TASK:
+            print(f"  ... and {len(problems) - PROBLEMS_SHOWN_PER_TASK} more problems (see --json)")
+        for note in task.notes:
+            print(f"  note: {note}")
+        print(f"  {len(problems)} problems" if problems else "  ok")
+
+
+# --- split -------------------------------------------------------------------------------------------------
+
+
+def _register_split(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "split",
+        help="make a seeded, stratified train/val/test split of your image folder and save it (with labels.json)",
+    )
+    p.add_argument("path", help="class sub-folders (PATH/<class>/*.jpg) or a list file ('path label' lines)")
+    p.add_argument("--out", help="where to write train.txt, val.txt, test.txt, labels.json (default: PATH)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out test part (default 0.2)")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="val part of the rest (default 0.2: 4:1)")
+    p.add_argument("--name", help="task name (default: the folder's name)")
+    p.add_argument("--group", default="natural", help="VTAB group: natural, specialized, structured")
+    p.add_argument("--objective", default="classification", help="classification or structured")
+    p.set_defaults(func=_cmd_split)
+
+
+def _cmd_split(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if path.is_dir() and (path / "train.txt").is_file():
+        raise UserError(f"{path} already holds a split (train.txt); load it with folder:{path}")
+    options = folders.FolderOptions(
+        args.name, args.group, args.objective, args.seed, args.test_fraction, args.val_fraction
+    )
+    folder = folders.read_folder(path, options)
+    out = args.out or (path if path.is_dir() else path.parent)
+    folders.write_split_files(out, folder)
+    sizes = ", ".join(f"{name} {len(lst)}" for name, lst in folder.splits.items())
+    print(
+        f"{folder.info.name}: {folder.info.num_classes} classes; {sizes}; wrote {Path(out) / 'train.txt'}, ..."
+    )
+    return 0
+
+
+# --- prepare -----------------------------------------------------------------------------------------------
+
+
+def _register_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare", help="decode a source's images into the cache once, ahead of the runs")
+    p.add_argument("source", help="synthetic | vtab1k:ROOT | folder:PATH | PATH")
+    p.add_argument("--task", action="append", help="a task to prepare (repeatable; default: all)")
+    _add_image_args(p)
+    p.set_defaults(func=_cmd_prepare)
+
+
+def _add_image_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--image-size", type=int, default=32, help="model input size in pixels (default 32)")
+    p.add_argument("--interpolation", default="bilinear", choices=list(INTERPOLATIONS))
+    p.add_argument("--cache-dir", help="cache folder (default: $VPTLAB_CACHE or ~/.cache/vptlab)")
+    p.add_argument(
+        "--skip-bad-images", action="store_true", help="skip unreadable images (counted in the record)"
+    )
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    tasks = args.task or [t.name for t in list_tasks(args.source)]
+    for task in tasks:
+        for stage in ("tune", "final"):
+            data = load_task(
+                args.source,
+                task,
+                stage=stage,
+                image_size=args.image_size,
+                interpolation=args.interpolation,
+                cache_dir=args.cache_dir,
+                skip_bad_images=args.skip_bad_images,
+            )
+        sizes = data.record["sizes"]
+        skipped = data.record["skipped_images"]
+        print(
+            f"{task}: train {sizes['train']}, test {sizes['test']} at {args.image_size}px; {skipped} skipped"
+        )
+    return 0
+
+
+# --- cache -------------------------------------------------------------------------------------------------
+
+
+def _register_cache(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cache", help="show (or --clear) the decoded-image cache")
+    p.add_argument("--cache-dir", help="cache folder (default: $VPTLAB_CACHE or ~/.cache/vptlab)")
+    p.add_argument("--clear", action="store_true", help="delete every cached entry")
+    p.set_defaults(func=_cmd_cache)
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    root = cache.cache_root(args.cache_dir)
+    if args.clear:
+        print(f"cleared {root}: freed {cache.clear_cache(root) / 2**20:.1f} MiB")
+        return 0
+    print(f"cache {root}")
+    for kind, u in cache.cache_usage(root).items():
+        print(f"  {kind:<8} {u['entries']:>5} entries  {u['bytes'] / 2**20:>9.1f} MiB")
+    return 0
+
+
+# --- export-synthetic --------------------------------------------------------------------------------------
+
+
+def _register_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export-synthetic",
+        help="write a synthetic task as a VTAB-1k-format folder (PNG images + split files)",
+    )
+    p.add_argument("task", help="a synthetic task (see 'vptlab data list')")
+    p.add_argument("dir", help="the VTAB-1k root to write into (DIR/TASK/...)")
+    p.add_argument("--image-size", type=int, default=32, help="image size in pixels (default 32)")
+    p.add_argument("--no-pool", action="store_true", help="do not write pool.txt (the data-size pool)")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from vptlab.data import synthetic
+
+    if args.task not in synthetic.SYNTHETIC_TASKS:
+        raise UserError(
+            f"unknown synthetic task {args.task!r}; known tasks: {', '.join(synthetic.SYNTHETIC_TASKS)}"
+        )
+
+    def get(split: str):
+        if split == vtab1k.POOL and args.no_pool:
+            return None
+        return synthetic.generate(args.task, split, image_size=args.image_size, seed=SYNTHETIC_DATA_SEED)
+
+    folder = vtab1k.write_task_folder(args.dir, args.task, get)
+    print(f"wrote {folder} (load it with vtab1k:{args.dir})")
+    return 0

@@ -1,0 +1,195 @@
+"""Image files: the lists that name them (``relative/path label`` lines) and decoding one to a fixed size.
+
+Every real-data source (VTAB-1k folders, a user's folders) reduces to an :class:`ImageList`: absolute file paths,
+integer labels, and for each entry the ``file:line`` it came from, so any later problem (a corrupt image found
+while decoding) can still be reported where the user can fix it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile
+
+from vptlab.data.base import manifest_of
+from vptlab.errors import UserError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+INTERPOLATIONS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+# A truncated file must fail loudly, not decode as a half-grey image.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+# What PIL raises for unreadable, corrupt or truncated files (plugins differ).
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+
+class BadImage(Exception):
+    """An image file that exists but cannot be decoded; ``str(err)`` says why."""
+
+
+@dataclass(frozen=True)
+class ImageList:
+    """Image files with labels: what a split file (or a folder scan) names, before any decoding.
+
+    ``members`` are the names used in manifests (paths relative to the task folder, so a manifest does not
+    depend on where the data lies); ``origins`` say where each entry came from (``file:line``).
+    """
+
+    files: tuple[Path, ...]
+    members: tuple[str, ...]
+    labels: np.ndarray
+    origins: tuple[str, ...]
+    description: str = ""
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def manifest(self) -> str:
+        return manifest_of(list(self.members), self.labels)
+
+    def classes_seen(self) -> np.ndarray:
+        return np.unique(self.labels)
+
+    def select(self, keep: Callable[[int], bool], description: str = "") -> ImageList:
+        """The entries whose index passes ``keep``, in order."""
+        idx = [i for i in range(len(self)) if keep(i)]
+        return ImageList(
+            tuple(self.files[i] for i in idx),
+            tuple(self.members[i] for i in idx),
+            self.labels[idx],
+            tuple(self.origins[i] for i in idx),
+            description or self.description,
+        )
+
+    @staticmethod
+    def concat(lists: list[ImageList], description: str = "") -> ImageList:
+        """The lists one after another; an entry already present (same member) is kept once, first."""
+        seen: set[str] = set()
+        files, members, labels, origins = [], [], [], []
+        for lst in lists:
+            for f, m, y, o in zip(lst.files, lst.members, lst.labels.tolist(), lst.origins):
+                if m not in seen:
+                    seen.add(m)
+                    files.append(f)
+                    members.append(m)
+                    labels.append(y)
+                    origins.append(o)
+        return ImageList(
+            tuple(files), tuple(members), np.asarray(labels, np.int64), tuple(origins), description
+        )
+
+
+def check_interpolation(name: str) -> Image.Resampling:
+    """The PIL filter for an interpolation name, or a :class:`UserError` listing the valid names."""
+    if name not in INTERPOLATIONS:
+        raise UserError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {name!r}")
+    return INTERPOLATIONS[name]
+
+
+def decode_image(path: str | os.PathLike, size: int, interpolation: str = "bilinear") -> np.ndarray:
+    """Decode an image file to RGB and resize it to ``size`` x ``size``: uint8 ``(size, size, 3)``.
+
+    The resize is PIL's (antialiased), the same as torchvision's ``Resize((size, size))`` on a PIL image,
+    which is what the reference code applies.  Raises :class:`BadImage` for unreadable or truncated files.
+    """
+    resample = check_interpolation(interpolation)
+    try:
+        with Image.open(path) as img:
+            img.load()  # decode fully now: truncation errors surface here, not later
+            rgb = img.convert("RGB")
+        if rgb.size != (size, size):
+            rgb = rgb.resize((size, size), resample)
+        return np.asarray(rgb, dtype=np.uint8)
+    except _DECODE_ERRORS as err:
+        raise BadImage(f"{type(err).__name__}: {err}") from None
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+LINE_FORMAT = "'relative/path label'"
+
+
+def read_list_file(
+    path: Path, base: Path, *, num_classes: int | None, confine: bool = True, check_files: bool = True
+) -> tuple[ImageList, list[str]]:
+    """Parse a list file (one ``relative/path label`` per line, paths relative to ``base``).
+
+    Returns the entries that passed and every problem found, each as ``file:line: what is wrong (what is
+    valid)``; a caller that wants strictness raises on the first (:func:`raise_problems`).  ``confine`` rejects
+    paths that leave ``base`` (``..``, absolute, or a symlink resolving outside), as a VTAB-1k task folder must
+    be self-contained.  ``num_classes`` bounds the labels when known.
+    """
+    if not path.is_file():
+        raise UserError(f"{path}: split file not found")
+    base_real = base.resolve()
+    files, members, labels, origins, problems = [], [], [], [], []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        origin = f"{path}:{lineno}"
+        entry = _parse_line(line, origin, base, base_real, num_classes, confine, check_files)
+        if isinstance(entry, str):
+            problems.append(entry)
+            continue
+        files.append(entry[0])
+        members.append(entry[1])
+        labels.append(entry[2])
+        origins.append(origin)
+    if not files and not problems:
+        problems.append(f"{path}: no entries; expected lines {LINE_FORMAT}")
+    lst = ImageList(tuple(files), tuple(members), np.asarray(labels, np.int64), tuple(origins), path.stem)
+    return lst, problems
+
+
+def _parse_line(
+    line: str,
+    origin: str,
+    base: Path,
+    base_real: Path,
+    num_classes: int | None,
+    confine: bool,
+    check_files: bool,
+) -> tuple[Path, str, int] | str:
+    """One list line -> ``(file, member, label)``, or the problem with it as a message."""
+    parts = line.strip().rsplit(maxsplit=1)
+    if len(parts) != 2 or not _is_int(parts[1]):
+        return f"{origin}: expected {LINE_FORMAT} with an integer label, got {line.strip()[:80]!r}"
+    rel, label = parts[0], int(parts[1])
+    if num_classes is not None and not 0 <= label < num_classes:
+        return f"{origin}: label {label} out of range; valid labels are 0..{num_classes - 1}"
+    if label < 0:
+        return f"{origin}: label {label} is negative; labels are 0, 1, 2, ..."
+    if confine and Path(rel).is_absolute():
+        return f"{origin}: path {rel!r} is absolute; paths must be relative to {base}"
+    file = (base / rel).resolve()
+    if confine and not file.is_relative_to(base_real):
+        return f"{origin}: path {rel!r} leaves the task folder {base}; paths must stay inside it"
+    if check_files and not file.is_file():
+        return f"{origin}: image not found: {base / rel}"
+    return file, rel, label
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def raise_problems(problems: list[str], hint: str = "") -> None:
+    """Raise the first problem as a :class:`UserError` (saying how many more there are), if any."""
+    if problems:
+        more = f" (and {len(problems) - 1} more problems{hint})" if len(problems) > 1 else ""
+        raise UserError(problems[0] + more)

@@ -1,0 +1,324 @@
+"""VTAB-1k in its common image-folder release: ``<root>/<task>/{train800,val200,train800val200,test}.txt``.
+
+Each split file holds lines ``relative/path label`` with paths relative to ``<root>/<task>/``; task names, groups,
+objectives and class counts come from :mod:`vptlab.data.tasks`.  A task folder may also hold ``pool.txt`` (same
+format): extra labelled images for the data-size study, which must not overlap ``test.txt``; the size regime
+draws from ``train800val200.txt`` plus ``pool.txt``.
+
+Parsing is strict: a malformed line, a label outside ``[0, num_classes)``, a path leaving the task folder (``..``,
+absolute, or a symlink resolving outside), a missing image, or a class with no image in any split is a
+:class:`UserError` naming ``file:line``.  :func:`check_root` collects every problem instead of stopping at the
+first (``vptlab data check``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vptlab._io import atomic_write_text
+from vptlab._progress import progress
+from vptlab.data import cache
+from vptlab.data.base import ImageSet, TaskInfo
+from vptlab.data.images import ImageList, raise_problems, read_list_file
+from vptlab.data.splits import Pools
+from vptlab.data.tasks import vtab1k_task, vtab1k_tasks
+from vptlab.errors import UserError
+
+SPLITS = ("train800", "val200", "train800val200", "test")
+POOL = "pool"
+CHECK_HINT = "; run 'vptlab data check' to list them all"
+
+
+def has_split_files(folder: Path) -> bool:
+    return any((folder / f"{s}.txt").is_file() for s in SPLITS)
+
+
+def find_tasks(root: str | os.PathLike) -> list[TaskInfo]:
+    """The VTAB-1k tasks present under ``root`` (a folder with at least one split file), in the paper's order."""
+    root = Path(root)
+    return [info for name, info in vtab1k_tasks().items() if has_split_files(root / name)]
+
+
+def is_vtab_root(path: Path) -> bool:
+    """Whether ``path`` holds VTAB-1k task folders (used to auto-detect a bare path source)."""
+    return path.is_dir() and bool(find_tasks(path))
+
+
+def task_folder(root: str | os.PathLike, task: str) -> tuple[TaskInfo, Path]:
+    """A task's metadata and folder; a :class:`UserError` for an unknown task or a missing folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"VTAB-1k root {root} not found (expected a folder holding <task>/train800.txt, ...)")
+    info = vtab1k_task(task)
+    folder = root / task
+    if not folder.is_dir():
+        present = ", ".join(t.name for t in find_tasks(root)) or "none"
+        raise UserError(f"task folder {folder} not found; tasks present in {root}: {present}")
+    return info, folder
+
+
+def read_split(
+    folder: Path, info: TaskInfo, split: str, *, check_files: bool = True
+) -> tuple[ImageList, list[str]]:
+    """Parse ``<folder>/<split>.txt``, collecting problems (see :func:`vptlab.data.images.read_list_file`)."""
+    path = folder / f"{split}.txt"
+    if not path.is_file():
+        listed = ", ".join(f"{s}.txt" for s in SPLITS)
+        raise UserError(f"{path}: split file not found; a VTAB-1k task folder holds {listed}")
+    return read_list_file(path, folder, num_classes=info.num_classes, confine=True, check_files=check_files)
+
+
+def load_split_list(folder: Path, info: TaskInfo, split: str) -> ImageList:
+    """``<folder>/<split>.txt`` parsed strictly: the first problem is a :class:`UserError`."""
+    lst, problems = read_split(folder, info, split)
+    raise_problems(problems, CHECK_HINT)
+    return lst
+
+
+def class_coverage_problems(folder: Path, info: TaskInfo, lists: Iterable[ImageList]) -> list[str]:
+    """A class with no image in any of the task's splits means the labels do not match the task."""
+    seen = np.zeros(info.num_classes, bool)
+    names = []
+    for lst in lists:
+        seen[lst.labels] = True
+        names.append(f"{lst.description}.txt")
+    empty = np.flatnonzero(~seen).tolist()
+    if not empty:
+        return []
+    shown = ", ".join(map(str, empty[:10])) + (", ..." if len(empty) > 10 else "")
+    return [
+        f"{folder}: {len(empty)} of {info.num_classes} classes have no image in {' + '.join(names)} "
+        f"(empty: {shown}); {info.name} labels must cover 0..{info.num_classes - 1}"
+    ]
+
+
+def overlap_problems(pool: ImageList, test: ImageList) -> list[str]:
+    """Images of ``pool`` that are also in ``test``: a leak, the pool must be disjoint from the test set."""
+    test_files = set(test.files)
+    return [
+        f"{origin}: image {member!r} is also in test.txt; {pool.description}.txt must not hold test images"
+        for file, member, origin in zip(pool.files, pool.members, pool.origins)
+        if file in test_files
+    ]
+
+
+# --- loading -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadOptions:
+    """How images are turned into arrays, shared by every split of one load; ``skipped`` accumulates."""
+
+    image_size: int
+    interpolation: str = "bilinear"
+    cache_dir: str | os.PathLike | None = None
+    skip_bad_images: bool = False
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+
+    def load(self, lst: ImageList) -> ImageSet:
+        imageset, skipped = cache.load_image_list(
+            lst,
+            self.image_size,
+            self.interpolation,
+            cache_dir=self.cache_dir,
+            skip_bad_images=self.skip_bad_images,
+        )
+        self.skipped[lst.description] = skipped
+        return imageset
+
+
+def vtab_pools(root: str | os.PathLike, task: str, options: LoadOptions) -> tuple[TaskInfo, Pools]:
+    """A VTAB-1k task's splits as :class:`Pools`; each list is parsed and decoded only when a regime asks."""
+    info, folder = task_folder(root, task)
+    lists = functools.cache(lambda split: load_split_list(folder, info, split))
+
+    def checked(split: str) -> Callable[[], ImageSet]:
+        def load() -> ImageSet:
+            raise_problems(class_coverage_problems(folder, info, [lists(split), lists("test")]), CHECK_HINT)
+            return options.load(lists(split))
+
+        return functools.cache(load)
+
+    pool_name = (
+        "train800val200 + pool.txt" if (folder / f"{POOL}.txt").is_file() else "train800val200 (no pool.txt)"
+    )
+    pools = Pools(
+        train=checked("train800"),
+        val=checked("val200"),
+        trainval=checked("train800val200"),
+        test=functools.cache(lambda: options.load(lists("test"))),
+        size_pool=functools.cache(lambda: options.load(_size_pool_list(folder, info, lists))),
+        size_pool_name=pool_name,
+    )
+    return info, pools
+
+
+def _size_pool_list(folder: Path, info: TaskInfo, lists: Callable[[str], ImageList]) -> ImageList:
+    """train800val200 plus pool.txt (if present), each image once, checked disjoint from test."""
+    parts = [lists("train800val200")]
+    if (folder / f"{POOL}.txt").is_file():
+        pool = lists(POOL)
+        raise_problems(overlap_problems(pool, lists("test")), CHECK_HINT)
+        parts.append(pool)
+    return ImageList.concat(parts, "+".join(p.description for p in parts))
+
+
+# --- check -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SplitReport:
+    name: str
+    count: int | None  # None: the file is absent
+    classes_seen: int
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TaskReport:
+    info: TaskInfo
+    folder: Path
+    splits: list[SplitReport] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # task-level: coverage, overlaps, unreadable images
+    notes: list[str] = field(default_factory=list)
+
+    def all_problems(self) -> list[str]:
+        return [p for s in self.splits for p in s.problems] + self.problems
+
+
+@dataclass
+class CheckReport:
+    root: Path
+    tasks: list[TaskReport] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # root-level
+    notes: list[str] = field(default_factory=list)
+
+    def all_problems(self) -> list[str]:
+        return self.problems + [p for t in self.tasks for p in t.all_problems()]
+
+
+def check_root(root: str | os.PathLike, task: str | None = None, *, images: bool = True) -> CheckReport:
+    """Check a VTAB-1k root (or one task of it) and collect every problem; ``images`` also decodes each image."""
+    root = Path(root)
+    report = CheckReport(root)
+    if not root.is_dir():
+        report.problems.append(f"{root}: not a folder")
+        return report
+    if task is not None:
+        vtab1k_task(task)  # unknown name: UserError listing the known ones
+        names = [task]
+    else:
+        names = [t.name for t in find_tasks(root)]
+        known = vtab1k_tasks()
+        for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if sub.name not in known:
+                report.notes.append(f"{sub}: ignored, not a VTAB-1k task folder")
+        if not names:
+            report.problems.append(
+                f"{root}: no VTAB-1k task folders (expected <root>/<task>/train800.txt, ...)"
+            )
+    report.tasks = [check_task(root / name, vtab1k_task(name), images=images) for name in names]
+    return report
+
+
+def check_task(folder: Path, info: TaskInfo, *, images: bool = True) -> TaskReport:
+    """Every problem of one task folder: each split file, class coverage, overlaps, unreadable images."""
+    report = TaskReport(info, folder)
+    if not folder.is_dir():
+        report.problems.append(f"{folder}: task folder not found")
+        return report
+    lists: dict[str, ImageList] = {}
+    for split in (*SPLITS, POOL):
+        if split == POOL and not (folder / f"{POOL}.txt").is_file():
+            continue
+        try:
+            lst, problems = read_split(folder, info, split)
+        except UserError as err:
+            report.splits.append(SplitReport(split, None, 0, [str(err)]))
+            continue
+        lists[split] = lst
+        report.splits.append(SplitReport(split, len(lst), len(lst.classes_seen()), problems))
+    report.problems += class_coverage_problems(folder, info, [lists[s] for s in SPLITS if s in lists])
+    report.problems += _leak_problems(lists)
+    report.notes += _union_notes(lists)
+    if images:
+        report.problems += unreadable_images(lists.values())
+    return report
+
+
+def _leak_problems(lists: dict[str, ImageList]) -> list[str]:
+    test = lists.get("test")
+    if test is None:
+        return []
+    problems = []
+    for split in ("train800val200", "train800", "val200", POOL):
+        if split in lists:
+            problems += overlap_problems(lists[split], test)
+            if split == "train800val200":
+                break  # its union already covers train800 and val200; one report per image is enough
+    return problems
+
+
+def _union_notes(lists: dict[str, ImageList]) -> list[str]:
+    if not all(s in lists for s in ("train800", "val200", "train800val200")):
+        return []
+    union = set(lists["train800"].members) | set(lists["val200"].members)
+    both = set(lists["train800val200"].members)
+    if union == both:
+        return []
+    return [f"train800val200.txt differs from train800.txt + val200.txt ({len(union ^ both)} images differ)"]
+
+
+def unreadable_images(lists: Iterable[ImageList]) -> list[str]:
+    """Decode every distinct image once (small, in worker threads); a problem per file that fails."""
+    merged = ImageList.concat(list(lists), "images")
+    problems = []
+    files = merged.files
+    with progress(total=len(files), desc="check images", unit="img") as bar:
+        for i, result in cache.iter_decoded(files, 8, "nearest"):
+            bar.update(1)
+            if not isinstance(result, np.ndarray):
+                problems.append(f"{merged.origins[i]}: cannot decode image {files[i]}: {result}")
+    return problems
+
+
+# --- writing a task folder ---------------------------------------------------------------------------------
+
+
+def write_task_folder(
+    root: str | os.PathLike, task: str, get: Callable[[str], ImageSet | None], *, ext: str = "png"
+) -> Path:
+    """Write image sets as a VTAB-1k task folder ``<root>/<task>/`` (image files + split files).
+
+    ``get(split)`` returns the set for train800, val200, test and pool (``None``: skip pool);
+    ``train800val200.txt`` is written as train800 + val200, as in the release.  PNG (the default) is lossless,
+    so loading the folder back at the same size gives the same pixels.
+    """
+    folder = Path(root) / task
+    lines: dict[str, list[str]] = {}
+    for split in ("train800", "val200", "test", POOL):
+        imageset = get(split)
+        if imageset is None:
+            continue
+        lines[split] = _write_images(folder, split, imageset, ext)
+    lines["train800val200"] = lines["train800"] + lines["val200"]
+    for split, split_lines in lines.items():
+        atomic_write_text(folder / f"{split}.txt", "".join(split_lines))
+    return folder
+
+
+def _write_images(folder: Path, split: str, imageset: ImageSet, ext: str) -> list[str]:
+    (folder / "images" / split).mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in progress(range(len(imageset)), desc=f"write {split}", unit="img"):
+        rel = f"images/{split}/{i:06d}.{ext}"
+        Image.fromarray(np.asarray(imageset.images[i])).save(folder / rel)
+        lines.append(f"{rel} {int(imageset.labels[i])}\n")
+    return lines
