@@ -1,0 +1,224 @@
+"""Turning a spec's tables into :mod:`vptlab.study.spec` dataclasses, one section per function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vptlab.study._schema import Table, at_least, non_negative, one_of, positive
+from vptlab.study.spec import (
+    ALWAYS,
+    DEFAULT_SEEDS,
+    FLOAT_OPTIONS,
+    FROM_FULL,
+    INT_OPTIONS,
+    BackboneSpec,
+    DataSpec,
+    ExecutorSpec,
+    MethodSpec,
+    RegimesSpec,
+    StudySpec,
+    TrainingSpec,
+    TuneSpec,
+)
+
+SCHEDULES = ("step", "epoch")
+PRECISIONS = ("auto", "fp32", "bf16")
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
+
+
+def build_spec(top: Table) -> StudySpec:
+    """The whole spec; sections are read in dependency order (tasks before per-task method options)."""
+    name = top.get("name", "str", "study")
+    description = top.get("description", "str", "")
+    backbone = _backbone(top.sub("backbone"))
+    data = _data(top.sub("data"))
+    training = _training(top.sub("training"))
+    regimes = _regimes(top.sub("regimes"))
+    methods = _methods(top.sub("methods", required=True), data)
+    tune = _tune(top.sub("tune"), training.epochs)
+    executor = _executor(top.sub("executor"))
+    top.done()
+    return StudySpec(name, backbone, data, training, regimes, methods, tune, executor, description)
+
+
+def _backbone(t: Table) -> BackboneSpec:
+    kwargs_table = t.sub("kwargs")
+    kwargs = tuple(sorted((k, kwargs_table.raw(k)) for k in list(kwargs_table.data)))
+    for key, value in kwargs:
+        if not isinstance(value, (int, float, str, bool)):
+            kwargs_table.fail(key, f"must be a number, string or boolean, got {value!r}")
+    checkpoint = t.get("checkpoint", "str", "") or None
+    spec = BackboneSpec(
+        name=t.get("name", "str", "vptlab-tiny", check=lambda v: None if v.strip() else "must not be empty"),
+        checkpoint=checkpoint,
+        image_size=t.get("image_size", "int", 32, check=at_least(8)),
+        interpolation=t.get("interpolation", "str", "bilinear", check=one_of(*INTERPOLATIONS)),
+        pretrained=t.get("pretrained", "bool", True),
+        kwargs=kwargs,
+    )
+    t.done()
+    return spec
+
+
+def _data(t: Table) -> DataSpec:
+    source = t.get("source", "str", "synthetic", check=_check_source)
+    tasks_raw = t.raw("tasks", "all")
+    known = known_tasks(source)
+    if tasks_raw == "all":
+        if known is None:
+            t.fail("tasks", f"'all' needs a source that lists its tasks; name them for {source!r}")
+        tasks = tuple(known)
+    else:
+        tasks = t.convert("tasks", tasks_raw, "str") if isinstance(tasks_raw, str) else None
+        tasks = (tasks,) if tasks else t.get_list("tasks", "str")
+        for i, task in enumerate(tasks):
+            if known is not None and task not in known:
+                t.fail(f"tasks[{i}]", f"unknown task {task!r}; known tasks: {', '.join(known)}")
+        if len(set(tasks)) != len(tasks):
+            t.fail("tasks", "lists a task twice")
+    split_seed = t.raw("split_seed", 0)
+    if split_seed != "seed":
+        split_seed = t.convert("split_seed", split_seed, "int", non_negative)
+    spec = DataSpec(source, tasks, split_seed, t.get("skip_bad_images", "bool", False))
+    t.done()
+    return spec
+
+
+def _check_source(source: str) -> str | None:
+    if source == "synthetic" or source.startswith(("vtab1k:", "folder:")):
+        return None
+    return "must be 'synthetic', 'vtab1k:ROOT' or 'folder:PATH'"
+
+
+def known_tasks(source: str) -> list[str] | None:
+    """Task names a source is known to have without reading it (VTAB-1k's 19, the synthetic set), else None."""
+    if source.startswith("vtab1k:"):
+        from vptlab.data.tasks import vtab1k_tasks
+
+        return list(vtab1k_tasks())
+    if source == "synthetic":
+        try:
+            from vptlab.data.synthetic import SYNTHETIC_TASKS
+        except ImportError:  # the synthetic benchmark is not installed in this build
+            return None
+        return list(SYNTHETIC_TASKS)
+    return None
+
+
+def _training(t: Table) -> TrainingSpec:
+    epochs = t.get("epochs", "int", 100, check=at_least(1))
+    seeds = t.get_list("seeds", "int", DEFAULT_SEEDS, check=non_negative, scalar_ok=True)
+    if len(set(seeds)) != len(seeds):
+        t.fail("seeds", f"lists a seed twice: {list(seeds)}")
+    warmup = t.get("warmup_epochs", "int", min(10, epochs // 10), check=non_negative)
+    if warmup >= epochs:
+        t.fail("warmup_epochs", f"must be < epochs ({epochs}), got {warmup}")
+    spec = TrainingSpec(
+        epochs=epochs,
+        warmup_epochs=warmup,
+        schedule=t.get("schedule", "str", "step", check=one_of(*SCHEDULES)),
+        eval_test_every=t.get("eval_test_every", "int", 0, check=non_negative),
+        precision=t.get("precision", "str", "auto", check=one_of(*PRECISIONS)),
+        reference_optimizer=t.get("reference_optimizer", "bool", False),
+        seeds=tuple(seeds),
+        tune_seed=t.get("tune_seed", "int", seeds[0], check=non_negative),
+    )
+    t.done()
+    return spec
+
+
+def _regimes(t: Table) -> RegimesSpec:
+    kshot = t.get_list("kshot", "int", (), check=at_least(1), scalar_ok=True, allow_empty=True)
+    size = t.get_list("size", "int", (), check=at_least(5), scalar_ok=True, allow_empty=True)
+    spec = RegimesSpec(t.get("standard", "bool", not (kshot or size)), tuple(kshot), tuple(size))
+    if not spec.names:
+        t.fail("", "no regime left: set standard = true or give kshot / size values")
+    t.done()
+    return spec
+
+
+def _methods(t: Table, data: DataSpec) -> tuple[MethodSpec, ...]:
+    if not t.data:
+        t.fail("", "at least one method is needed, e.g. [methods.vpt-deep]")
+    names = list(t.data)
+    methods = tuple(
+        _method(t.sub(name), name, data, "full" in names and name == "ft-then-pt") for name in names
+    )
+    t.done()
+    return methods
+
+
+def _method(t: Table, name: str, data: DataSpec, has_full: bool) -> MethodSpec:
+    """One ``[methods.NAME]`` table; ``has_full``: FT-then-PT whose stage 1 comes from the study's full runs."""
+    from vptlab.methods import get_method, method_names
+
+    if name not in method_names():
+        t.fail("", f"unknown method; choose from {', '.join(method_names())}")
+    method = get_method(name)
+    allowed = [k for k in (*ALWAYS, *sorted(method.uses)) if not (has_full and k in FROM_FULL)]
+    defaults = {"lr": method.grid["lr"], "wd": method.grid["wd"], "batch_size": (method.default_batch_size,)}
+    options = _options(t, allowed, defaults, has_full, name)
+    if name == "ft-then-pt" and not has_full and not {"ft_lr", "ft_wd"} <= dict(options).keys():
+        t.fail("", "without methods.full in the study, ft-then-pt needs ft_lr and ft_wd (stage-1 full FT)")
+    tasks_t = t.sub("tasks")
+    per_task = []
+    for task in list(tasks_t.data):
+        if task not in (known_tasks(data.source) or data.tasks):
+            tasks_t.fail(task, f"unknown task; the study's tasks are {', '.join(data.tasks)}")
+        per_task.append((task, _options(tasks_t.sub(task), allowed, {}, has_full, name, ())))
+    tasks_t.done()
+    t.done()
+    return MethodSpec(name, options, tuple(per_task))
+
+
+def _options(t: Table, allowed: list[str], defaults: dict, has_full: bool, method: str, extra=("tasks",)):
+    """Option -> tuple of values; keys the method does not read are refused with the ones it does."""
+    for key in t.data:
+        if key in allowed or key in extra:
+            continue
+        if has_full and key in FROM_FULL:
+            t.fail(key, "taken from methods.full (FT-then-PT reuses full's selected runs as stage 1)")
+        if key in FLOAT_OPTIONS or key in INT_OPTIONS:
+            t.fail(key, f"{method} does not use it; its options: {', '.join(allowed)}")
+    out: dict[str, tuple[Any, ...]] = {}
+    for key in allowed:
+        kind, check = ("float", FLOAT_OPTIONS[key]) if key in FLOAT_OPTIONS else ("int", INT_OPTIONS[key])
+        values = t.get_list(key, kind, None, check=check, scalar_ok=True)
+        if values is None:
+            values = defaults.get(key)
+        if values is not None:
+            if len(set(values)) != len(values):
+                t.fail(key, f"lists a value twice: {list(values)}")
+            out[key] = tuple(values)
+    t.used.extend(extra)
+    if "tasks" not in extra:
+        t.done()
+    return tuple(out.items())
+
+
+def _tune(t: Table, epochs: int) -> TuneSpec:
+    mode = t.get("early_stopping", "str", "none", check=one_of("none", "sha", "asha"))
+    eta = t.get("eta", "int", 3, check=at_least(2))
+    min_epochs = t.get("min_epochs", "int", max(1, epochs // eta**2), check=at_least(1))
+    if min_epochs >= epochs and mode != "none":
+        t.fail("min_epochs", f"must be < training.epochs ({epochs}) for early stopping, got {min_epochs}")
+    t.done()
+    return TuneSpec("none" if mode == "none" else "sha", eta, min_epochs)
+
+
+def _executor(t: Table) -> ExecutorSpec:
+    spec = ExecutorSpec(
+        kind=t.get("kind", "str", "local", check=one_of("local", "ray")),
+        workers=t.get("workers", "int", 1, check=at_least(1)),
+        address=t.get("address", "str", "") or None,
+        device=t.get("device", "str", "auto", check=_check_device),
+        cpus_per_run=t.get("cpus_per_run", "int", 1, check=at_least(1)),
+        gpus_per_run=t.get("gpus_per_run", "float", 1.0, check=positive),
+    )
+    t.done()
+    return spec
+
+
+def _check_device(device: str) -> str | None:
+    ok = device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:")
+    return None if ok else "must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"

@@ -1,0 +1,114 @@
+"""Expanding a study spec into plain lists of run configs, the way big_vision builds sweeps.
+
+A study is a list of *groups*, one per (method, task, regime).  A group's tune stage is the product of its
+option axes (lr x wd x ... ; one value is a constant); its final stage is the selected tune config re-run on
+train+val with every seed.  FT-then-PT's stage 1 is the ``full`` run of the same group, so its tune configs are
+known only once ``full`` is selected (its ``ft_lr``/``ft_wd`` are the ones selected for ``full``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from vptlab.study.spec import MethodSpec, StudySpec
+from vptlab.train.config import RunConfig
+
+# Tune runs report validation curves only; the test set is looked at once, after the last epoch.
+TUNE_EVAL_TEST_EVERY = 0
+
+
+@dataclass(frozen=True)
+class Group:
+    """One method on one task under one data regime: a tune grid, a selection, final seeds."""
+
+    method: str
+    task: str
+    regime: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.method}/{self.task}/{self.regime}"
+
+
+def study_groups(spec: StudySpec) -> list[Group]:
+    """Every group, regime-major, each task's ``full`` before any method that reuses it."""
+    order = sorted(spec.method_names, key=lambda name: name == "ft-then-pt")
+    return [Group(m, t, r) for r in spec.regimes.names for t in spec.data.tasks for m in order]
+
+
+def base_fields(spec: StudySpec, group: Group) -> dict[str, Any]:
+    """The RunConfig fields every run of a group shares."""
+    b, t = spec.backbone, spec.training
+    return {
+        "method": group.method,
+        "task": group.task,
+        "data": spec.data.source,
+        "backbone": b.name,
+        "checkpoint": b.checkpoint,
+        "backbone_args": b.kwargs,
+        "pretrained": b.pretrained,
+        "image_size": b.image_size,
+        "interpolation": b.interpolation,
+        "regime": group.regime,
+        "epochs": t.epochs,
+        "warmup_epochs": t.warmup_epochs,
+        "schedule": t.schedule,
+        "reference_optimizer": t.reference_optimizer,
+        "precision": t.precision,
+        "skip_bad_images": spec.data.skip_bad_images,
+    }
+
+
+def grid_points(method: MethodSpec, task: str) -> list[dict[str, Any]]:
+    """The product of the method's option axes for ``task``, in the order the spec lists values."""
+    axes = method.axes(task)
+    names = list(axes)
+    return [dict(zip(names, values)) for values in itertools.product(*(axes[n] for n in names))]
+
+
+def tune_configs(spec: StudySpec, group: Group, full_selected: RunConfig | None = None) -> list[RunConfig]:
+    """The group's tune grid (resolved).  FT-then-PT needs ``full_selected``: the selected full tune config."""
+    method = spec.method(group.method)
+    if method is None:
+        raise ValueError(f"{group.method} is not in the study")
+    fields = base_fields(spec, group) | {
+        "stage": "tune",
+        "seed": spec.training.tune_seed,
+        "split_seed": spec.data.split_seed_for(spec.training.tune_seed),
+        "eval_test_every": TUNE_EVAL_TEST_EVERY,
+    }
+    if group.method == "ft-then-pt" and full_selected is not None:
+        fields |= stage1_fields(full_selected)
+    return [RunConfig(**fields, **point).resolved() for point in grid_points(method, group.task)]
+
+
+def stage1_fields(full_cfg: RunConfig) -> dict[str, Any]:
+    """FT-then-PT fields that make its stage 1 exactly the given full run."""
+    return {
+        "ft_lr": full_cfg.lr,
+        "ft_wd": full_cfg.wd,
+        "ft_batch_size": full_cfg.batch_size,
+        "backbone_dropout": full_cfg.backbone_dropout,
+    }
+
+
+def final_configs(spec: StudySpec, selected: RunConfig) -> list[RunConfig]:
+    """The selected tune config on train+val, once per seed, with the study's test-evaluation cadence."""
+    return [
+        dataclasses.replace(
+            selected,
+            stage="final",
+            seed=seed,
+            split_seed=spec.data.split_seed_for(seed),
+            eval_test_every=spec.training.eval_test_every,
+        ).resolved()
+        for seed in spec.training.seeds
+    ]
+
+
+def grid_size(spec: StudySpec, group: Group) -> int:
+    method = spec.method(group.method)
+    return method.grid_size(group.task) if method else 0
