@@ -17,3 +17,59 @@ torch.set_num_threads(1)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Each test session gets its own decoded-image cache, never the user's."""
     monkeypatch.setenv("VPTLAB_CACHE", str(tmp_path_factory.getbasetemp() / "vptlab-cache"))
+
+
+TINY_ARGS = (("depth", 2), ("embed_dim", 32), ("num_heads", 2))
+
+
+def make_imageset(n: int, seed: int, num_classes: int = 4, size: int = 16):
+    """Images whose class is a bright quadrant: learnable in a few epochs, deterministic by seed."""
+    import numpy as np
+
+    from vptlab.data.base import ImageSet, manifest_of
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % num_classes
+    images = (rng.random((n, size, size, 3)) * 60).astype(np.uint8)
+    half = size // 2
+    for c in range(num_classes):
+        i, j = divmod(c % 4, 2)
+        images[labels == c, i * half : (i + 1) * half, j * half : (j + 1) * half, :] += 120
+    return ImageSet(images, labels, manifest_of([f"toy:{seed}:{k}" for k in range(n)], labels), f"toy {seed}")
+
+
+@pytest.fixture
+def toy_task():
+    """A 4-class task at 16x16: 64 train, 32 val, 48 test images."""
+    from vptlab.data.base import TaskData, TaskInfo
+
+    info = TaskInfo("toy", "natural", "classification", 4)
+    return TaskData(
+        info,
+        make_imageset(64, 1),
+        make_imageset(32, 2),
+        make_imageset(48, 3),
+        record={"source": "test", "task": "toy"},
+    )
+
+
+@pytest.fixture
+def tiny_cfg():
+    """RunConfig factory for a 2-layer, 32-wide ViT at 16x16 from random init."""
+    from vptlab.train import RunConfig
+
+    def make(method: str, **kw):
+        base = dict(
+            method=method,
+            task="toy",
+            data="test",
+            pretrained=False,
+            backbone_args=TINY_ARGS,
+            image_size=16,
+            epochs=2,
+            warmup_epochs=1,
+            batch_size=16,
+        )
+        return RunConfig(**{**base, **kw})
+
+    return make

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer
 
@@ -58,6 +59,7 @@ def read_state_dict(path: Path, model: VisionTransformer | None = None) -> dict[
         KeyError,
         zipfile.BadZipFile,
         pickle.UnpicklingError,
+        SafetensorError,
     ) as err:
         raise UserError(
             f"checkpoint {path}: cannot be read ({type(err).__name__}: {_first_line(err)}); "
@@ -70,7 +72,7 @@ def apply_state_dict(model: VisionTransformer, state: dict[str, torch.Tensor], s
     """Copy ``state`` into ``model`` after checking every name and shape (head excluded)."""
     own = {k: v for k, v in model.state_dict().items() if not k.startswith(_SKIPPED_PREFIXES)}
     state = {k: v for k, v in state.items() if not k.startswith(_SKIPPED_PREFIXES)}
-    if "pos_embed" in state and "pos_embed" in own and state["pos_embed"].shape != own["pos_embed"].shape:
+    if _needs_resampling(state.get("pos_embed"), own.get("pos_embed")):
         state["pos_embed"] = _resample_pos_embed(model, state["pos_embed"], source)
     for name, tensor in own.items():
         if name not in state:
@@ -87,6 +89,13 @@ def apply_state_dict(model: VisionTransformer, state: dict[str, torch.Tensor], s
             f"({len(extra)} unexpected tensors; is it a different architecture?)"
         )
     model.load_state_dict({**model.state_dict(), **{k: v.to(own[k].dtype) for k, v in state.items()}})
+
+
+def _needs_resampling(theirs: torch.Tensor | None, ours: torch.Tensor | None) -> bool:
+    """Same width, another number of positions: the checkpoint was trained at another image size."""
+    if theirs is None or ours is None or theirs.ndim != 3:
+        return False
+    return theirs.shape[-1] == ours.shape[-1] and theirs.shape[1] != ours.shape[1]
 
 
 def _resample_pos_embed(model: VisionTransformer, pos_embed: torch.Tensor, source: str) -> torch.Tensor:

@@ -28,7 +28,7 @@ from vptlab.data.base import TaskData
 from vptlab.errors import UserError
 from vptlab.store.runs import load_result
 from vptlab.train.config import RunConfig
-from vptlab.train.loop import Diverged, EpochStats, Precision, evaluate, train_epoch
+from vptlab.train.loop import BlowupWatch, Diverged, EpochStats, Precision, evaluate, train_epoch
 from vptlab.train.model import TUNED_FILE, build_model, save_tuned
 from vptlab.train.optim import Schedule, build_optimizer, scaled_lr
 
@@ -112,13 +112,13 @@ class _Run:
             return self._train(stage1_dir)
         except Diverged as d:
             self.extra["diverged_at"] = {"epoch": d.epoch, "step": d.step, "loss": d.loss}
-            return self._finish("diverged", self._last_metrics())
+            return self._finish("diverged", {})  # never an accuracy; the history stays in metrics.jsonl
         except (KeyboardInterrupt, SystemExit):
             raise
         except UserError:
             raise
         except Exception as err:  # a bug or an OOM: record it, keep the study going
-            return self._finish("failed", self._last_metrics(), error=f"{type(err).__name__}: {err}")
+            return self._finish("failed", {}, error=f"{type(err).__name__}: {err}")
 
     def _load_data(self) -> TaskData:
         from vptlab.data import load_task
@@ -188,6 +188,9 @@ class _Run:
             leave=False,
         )
         self._last_checkpoint = time.perf_counter()
+        watch = BlowupWatch(data.info.num_classes, last_epoch=cfg.epochs - 1)
+        for past in self._rows():
+            watch.streak = watch.streak + 1 if past["train_loss"] > watch.level else 0
         with bar:
             for epoch in range(start, min(last, cfg.epochs)):
                 method.train_mode(model)
@@ -205,6 +208,7 @@ class _Run:
                     forward=forward,
                     on_step=bar.update,
                 )
+                watch.check(epoch, stats.loss)
                 row = self._epoch_row(epoch, stats, schedule.lr(epoch, steps - 1), forward)
                 bar.set_postfix({k: f"{row[k]:.1f}" for k in ("val_top1", "test_top1") if k in row})
                 if opts.should_stop is not None and epoch + 1 < cfg.epochs and opts.should_stop(epoch, row):
@@ -289,7 +293,7 @@ class _Run:
             "task": dataclasses.asdict(data.info) if data is not None else None,
             "data": data.record if data is not None else None,
             "metrics": {k: v for k, v in metrics.items() if k not in ("epoch", "lr", "seconds")},
-            "epochs_done": (metrics.get("epoch", -1) + 1) if metrics else 0,
+            "epochs_done": len(self._rows()),
             "params": getattr(self, "params", None),
             "seconds": round(self._elapsed(), 3),
             "environment": self._environment(),
@@ -303,9 +307,12 @@ class _Run:
         result["run_dir"] = str(self.out)
         return result
 
-    def _last_metrics(self) -> dict:
+    def _rows(self) -> list[dict]:
         path = self.out / METRICS
-        rows = read_jsonl(path) if path.is_file() else []
+        return read_jsonl(path) if path.is_file() else []
+
+    def _last_metrics(self) -> dict:
+        rows = self._rows()
         return rows[-1] if rows else {}
 
     def _elapsed(self) -> float:

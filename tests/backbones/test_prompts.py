@@ -1,0 +1,95 @@
+"""The prompt hook computes exactly the VPT equations (DESIGN.md section 2), for shallow and deep."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from vptlab.backbones import attach_prompts, create_backbone, get_prompts
+from vptlab.errors import UserError
+
+ARGS = dict(depth=3, embed_dim=32, num_heads=2)
+
+
+def _block(blk, z):
+    """One pre-norm transformer block written out: z + MSA(LN(z)), then z + MLP(LN(z))."""
+    h = blk.norm1(z)
+    b, n, d = h.shape
+    heads = blk.attn.num_heads
+    q, k, v = blk.attn.qkv(h).reshape(b, n, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+    attn = (q @ k.transpose(-2, -1) / math.sqrt(d // heads)).softmax(-1)
+    z = z + blk.attn.proj((attn @ v).transpose(1, 2).reshape(b, n, d))
+    return z + blk.mlp.fc2(torch.nn.functional.gelu(blk.mlp.fc1(blk.norm2(z))))
+
+
+def explicit_vpt(model, x, deep: bool):
+    """Z_0 = [CLS, P_0, E] (E with position embedding, P without); deep: Z_i = [CLS, P_i, Z_{i-1}[patches]]."""
+    p = get_prompts(model).prompts
+    n = p.shape[1]
+    e = model.patch_embed(x)
+    z = torch.cat([model.cls_token.expand(len(x), -1, -1), e], 1) + model.pos_embed
+    z = torch.cat([z[:, :1], p[0].expand(len(x), -1, -1), z[:, 1:]], 1)
+    for i, blk in enumerate(model.blocks):
+        if deep and i > 0:
+            z = torch.cat([z[:, :1], p[i].expand(len(x), -1, -1), z[:, 1 + n :]], 1)
+        z = _block(blk, z)
+    return model.head(model.norm(z)[:, 0])
+
+
+@pytest.mark.parametrize("deep", [False, True])
+def test_hook_equals_explicit_equations(deep):
+    torch.manual_seed(0)
+    model = create_backbone("vptlab-tiny", num_classes=5, pretrained=False, image_size=16, **ARGS)
+    attach_prompts(model, num_tokens=3, deep=deep, dropout=0.0)
+    model.eval()
+    x = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), explicit_vpt(model, x, deep), atol=1e-5, rtol=1e-5)
+
+
+def test_prompts_change_the_output_and_deep_prompts_reach_every_layer():
+    torch.manual_seed(0)
+    model = create_backbone("vptlab-tiny", num_classes=5, pretrained=False, image_size=16, **ARGS)
+    prompts = attach_prompts(model, num_tokens=2, deep=True)
+    model.eval()
+    x = torch.randn(2, 3, 16, 16)
+    seen = []
+    handles = [b.register_forward_pre_hook(lambda m, a: seen.append(a[0].shape[1])) for b in model.blocks]
+    with torch.no_grad():
+        before = model(x)
+        prompts.prompts[2].normal_()  # only the last layer's prompts (not a constant shift: LN removes it)
+        after = model(x)
+    for h in handles:
+        h.remove()
+    assert (before - after).abs().max() > 1e-3
+    assert set(seen) == {1 + 2 + 4}  # CLS + 2 prompts + 2x2 patches at every block
+
+
+def test_init_bound_and_shapes_follow_the_reference_formula():
+    model = create_backbone("vptlab-tiny", num_classes=5, pretrained=False, image_size=16, **ARGS)
+    prompts = attach_prompts(model, num_tokens=4, deep=True)
+    assert prompts.prompts.shape == (3, 4, 32)
+    bound = math.sqrt(6 / (3 * 8 * 8 + 32))
+    assert prompts.init_bound == pytest.approx(bound)
+    assert prompts.prompts.abs().max() <= bound
+    # ViT-B/16: 0.0625 as quoted in DESIGN.md
+    assert math.sqrt(6 / (3 * 16 * 16 + 768)) == pytest.approx(0.0625)
+
+
+def test_prompt_dropout_is_active_in_train_mode_only():
+    torch.manual_seed(0)
+    model = create_backbone("vptlab-tiny", num_classes=5, pretrained=False, image_size=16, **ARGS)
+    attach_prompts(model, num_tokens=8, deep=True, dropout=0.5)
+    x = torch.randn(2, 3, 16, 16)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+        model.vpt.train()
+        assert not torch.equal(model(x), model(x))
+
+
+def test_model_without_class_token_is_refused():
+    with pytest.raises(UserError, match="class token"):
+        create_backbone("vptlab-tiny", num_classes=5, pretrained=False, class_token=False, global_pool="avg")
