@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from vptlab.analysis._plot import new_figure
+from vptlab.data.base import TaskData
 
 
 @dataclass(frozen=True)
@@ -161,28 +163,28 @@ def upsample(maps: np.ndarray, size: int) -> np.ndarray:
 
 
 def attention_grid(
-    images: np.ndarray, columns: dict[str, AttentionMaps], kind: str = "rollout", title: str = ""
+    images: np.ndarray, columns: list[tuple[str, AttentionMaps, str]], title: str = ""
 ) -> Figure:
-    """Rows: images; columns: the image, then one overlaid map per model (``kind``: ``last`` or ``rollout``)."""
-    n = len(images)
-    ncols = 1 + len(columns)
-    fig = new_figure(1.9 * ncols, 1.9 * n + 0.4)
-    size = images.shape[1]
+    """Rows: images; columns: the image, then one overlaid map per (label, maps, kind ``last`` | ``rollout``)."""
+    n, ncols, size = len(images), 1 + len(columns), images.shape[1]
+    fig = new_figure(1.9 * ncols, 1.9 * n + 0.5)
     for r in range(n):
-        ax = fig.add_subplot(n, ncols, r * ncols + 1)
-        _show(ax, images[r], None, "image" if r == 0 else "")
-        for c, (name, maps) in enumerate(columns.items()):
+        _show(fig.add_subplot(n, ncols, r * ncols + 1), images[r], None, "image" if r == 0 else "")
+        for c, (name, maps, kind) in enumerate(columns):
             heat = upsample(getattr(maps, kind)[r : r + 1], size)[0]
-            label = _column_label(name, maps, r)
+            label = _column_label(f"{name} {KIND_LABELS[kind]}", maps, r)
             _show(fig.add_subplot(n, ncols, r * ncols + c + 2), images[r], heat, label)
     if title:
         fig.suptitle(title, fontsize=9)
     return fig
 
 
+KIND_LABELS = {"last": "CLS attn", "rollout": "rollout"}
+
+
 def _column_label(name: str, maps: AttentionMaps, row: int) -> str:
     if maps.num_prompts:
-        return f"{name}\nprompts {100 * maps.prompt_share[row]:.0f}% of CLS attn"
+        return f"{name}\nprompts: {100 * maps.prompt_share[row]:.0f}% of CLS attn"
     return name
 
 
@@ -214,3 +216,45 @@ def _entropy(m: np.ndarray) -> float:
     p = m.ravel()
     p = p[p > 0]
     return float(-(p * np.log2(p)).sum())
+
+
+def _test_images(run_dir: str | Path, count: int) -> tuple[np.ndarray, TaskData]:
+    """``count`` test images of a run's task, evenly spaced through its test set (deterministic)."""
+    from vptlab.data import load_task
+    from vptlab.store import load_result
+
+    cfg = (load_result(run_dir) or {}).get("config") or {}
+    data = load_task(
+        cfg["data"],
+        cfg["task"],
+        stage=cfg.get("stage", "final"),
+        regime=cfg.get("regime", "standard"),
+        split_seed=cfg.get("split_seed", 0),
+        image_size=cfg["image_size"],
+        interpolation=cfg.get("interpolation", "bilinear"),
+    )
+    idx = np.linspace(0, len(data.test) - 1, num=min(count, len(data.test))).round().astype(int)
+    return np.asarray(data.test.images[idx]), data
+
+
+def attention_for_runs(
+    runs: dict[str, str | Path], count: int = 4, device: str = "cpu"
+) -> tuple[Figure, dict[str, dict[str, float]]]:
+    """Attention maps of finished runs (label -> run folder) on the same test images of the first run's task.
+
+    Returns the grid figure (image, then last-layer and rollout maps per run) and per run the mean attention
+    budget of the CLS token (:func:`share_summary`).
+    """
+    from vptlab.data import to_tensor
+    from vptlab.train import load_run_model
+
+    first = next(iter(runs.values()))
+    images, data = _test_images(first, count)
+    x = to_tensor(images, data.mean, data.std, device)
+    columns, shares = [], {}
+    for label, run_dir in runs.items():
+        model, _ = load_run_model(run_dir, device=device)
+        maps = cls_attention_maps(model, x)
+        columns += [(label, maps, "last"), (label, maps, "rollout")]
+        shares[label] = share_summary(maps)
+    return attention_grid(images, columns, title=f"{data.info.name}: CLS attention over patches"), shares

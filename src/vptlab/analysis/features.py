@@ -133,13 +133,18 @@ class BackboneFeatures:
 
     @property
     def image_size(self) -> int:
-        """The backbone's input size: images are loaded (or resized) to it."""
-        size = self._load().patch_embed.img_size
+        """The backbone's input size: images are loaded (or resized) to it (known without building it)."""
+        if self._model is None:
+            from vptlab.backbones import default_image_size
+
+            return default_image_size(self.name)
+        size = self._model.patch_embed.img_size
         return int(size[0] if isinstance(size, (tuple, list)) else size)
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        model, device, size = self._load(), torch.device(self.device), self.image_size
+        model, device = self._load(), torch.device(self.device)
+        size = self.image_size
         mean = torch.tensor(self._norm[0], device=device).view(1, 3, 1, 1)
         std = torch.tensor(self._norm[1], device=device).view(1, 3, 1, 1)
         out = []

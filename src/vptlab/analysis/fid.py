@@ -161,8 +161,9 @@ def set_stats(
 ) -> FIDStats:
     """Statistics of the image set ``spec`` names (or read from it, if it is a ``.npz`` statistics file)."""
     from vptlab.analysis.features import extractor_image_size
-    from vptlab.analysis.imagesets import is_stats_file, load_image_set
+    from vptlab.analysis.imagesets import check_spec, is_stats_file, load_image_set
 
+    check_spec(spec)
     if is_stats_file(spec):
         return load_stats(spec)
     images = load_image_set(spec, extractor_image_size(extractor))

@@ -20,12 +20,29 @@ from PIL import Image, UnidentifiedImageError
 from vptlab.data.base import ImageSet, manifest_of
 from vptlab.errors import UserError
 
+SPEC_FORMS = (
+    "a folder of images, vtab1k:ROOT/TASK, synthetic:TASK, synthetic:upstream or a .npz statistics file"
+)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def is_stats_file(spec: str | Path) -> bool:
     """Whether ``spec`` names precomputed FID statistics (``.npz``) rather than images."""
     return str(spec).endswith(".npz")
+
+
+def check_spec(spec: str | Path) -> None:
+    """Fail early, before any model is built, on a set that cannot exist (a missing folder or file)."""
+    text = str(spec)
+    if text.startswith(("synthetic:", "vtab1k:")):
+        return
+    path = Path(text.partition(":")[2] if text.startswith("folder:") else text)
+    if is_stats_file(text) and not path.is_file():
+        raise UserError(f"{text}: no such FID statistics file")
+    if not path.exists():
+        raise UserError(f"{text}: no such folder; expected {SPEC_FORMS}")
+    if not path.is_dir() and not is_stats_file(text):
+        raise UserError(f"{text}: not a folder of images; expected {SPEC_FORMS}")
 
 
 def load_image_set(spec: str | Path, image_size: int, *, seed: int = 0) -> ImageSet:
@@ -40,14 +57,8 @@ def load_image_set(spec: str | Path, image_size: int, *, seed: int = 0) -> Image
         return _task_train(f"vtab1k:{root}", task, image_size)
     if text.startswith("folder:"):
         text = text.partition(":")[2]
+    check_spec(text)
     path = Path(text)
-    if not path.exists():
-        raise UserError(
-            f"{text}: no such folder; give a folder of images, vtab1k:ROOT/TASK, synthetic:TASK, "
-            "synthetic:upstream or a .npz statistics file"
-        )
-    if not path.is_dir():
-        raise UserError(f"{text}: not a folder of images (or a .npz statistics file)")
     return read_image_folder(path, image_size)
 
 

@@ -1,0 +1,506 @@
+"""VPT or FT for *this* data?  The paper's rule, a model fitted on a study's own results, and a quick duel.
+
+Evidence, in the order it is weighed:
+
+1. **The paper's rule** (§4.3-4.4): VPT when the objective is structured (high task disparity), or when it is
+   classification and the data is close to the pretraining data (FID at or below the threshold); FT for
+   classification far from the pretraining data.  The paper's evidence is at VTAB-1k's 1,000 training images;
+   its Figure 4 shows the gap narrowing as data grows and FT passing VPT in most cases by 10,000-20,000 images.
+   So from ``LARGE_DATA`` images on, the rule's VPT becomes FT ("data size pushes toward FT"), and between
+   ``SMALL_DATA`` and ``LARGE_DATA`` a VPT verdict is marked as weaker.
+2. **A study's own model** (``--study DIR``): L2-regularised logistic regression (numpy, Newton's method) of
+   "VPT's mean beats FT's" on FID, objective and log10 train size, one sample per (task, regime) the study
+   compared.  It is used for the verdict only inside the range it was fitted on (FID within the study's range,
+   an objective it saw, train size within a factor of 2 of its sizes); outside, its probability is shown as an
+   extrapolation and the rule decides.
+3. **A quick head-to-head** (``--quick``): FT and VPT-deep trained briefly at their default hyper-parameters on
+   the data's own train split; validation and test accuracy are reported as measured.  Short and untuned, it is
+   shown beside the verdict and never overrides it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vptlab.analysis.quadrants import DISPARITY, paper_expectation
+from vptlab.analysis.results import Comparison, compare, final_cells, regime_order
+from vptlab.errors import UserError
+
+SMALL_DATA = 2_000
+LARGE_DATA = 10_000
+SIZE_MARGIN = 2.0
+MIN_SAMPLES = 4
+L2 = 1.0
+OBJECTIVES = ("classification", "structured")
+
+
+@dataclass(frozen=True)
+class RuleVerdict:
+    """What the paper's rule says, and why."""
+
+    recommend: str  # "VPT", "FT" or "undetermined"
+    reasons: tuple[str, ...]
+    confidence: str  # "paper's regime", "weaker (more data)", "size overrides", "no FID threshold"
+
+
+def paper_rule(objective: str, fid: float, threshold: float | None, train_size: int) -> RuleVerdict:
+    """The paper's rule for one data set (see the module docstring)."""
+    if objective not in OBJECTIVES:
+        raise UserError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    reasons = [f"objective {objective}: {DISPARITY[objective]} task disparity"]
+    if objective == "classification" and (threshold is None or not math.isfinite(threshold)):
+        reasons.append("no FID threshold to call the FID low or high (give --study or --fid-threshold)")
+        return RuleVerdict("undetermined", tuple(reasons), "no FID threshold")
+    level = "high" if threshold is not None and fid > threshold else "low"
+    if threshold is not None and math.isfinite(threshold):
+        reasons.append(
+            f"FID {fid:.1f} {'>' if level == 'high' else '<='} threshold {threshold:.1f}: {level} FID"
+        )
+    verdict = paper_expectation(objective, level)
+    reasons.append(f"the paper's quadrant rule gives {verdict}")
+    if verdict == "VPT" and train_size >= LARGE_DATA:
+        reasons.append(
+            f"{train_size} training images >= {LARGE_DATA}: data size pushes toward FT (paper Fig. 4)"
+        )
+        return RuleVerdict("FT", tuple(reasons), "size overrides")
+    if verdict == "VPT" and train_size > SMALL_DATA:
+        reasons.append(
+            f"{train_size} training images > {SMALL_DATA}: the gap narrows with data (paper Fig. 4)"
+        )
+        return RuleVerdict("VPT", tuple(reasons), "weaker (more data)")
+    return RuleVerdict(verdict, tuple(reasons), "paper's regime")
+
+
+# --- the study's own model ----------------------------------------------------------------------------------
+
+FEATURES = ("FID", "structured objective", "log10 train size")
+
+
+@dataclass(frozen=True)
+class Sample:
+    task: str
+    regime: str
+    fid: float
+    objective: str
+    train_size: int
+    vpt_wins: bool
+
+
+@dataclass(frozen=True)
+class StudyModel:
+    """P(VPT beats FT) = sigmoid(b + w . z), z the standardised features that varied in the study."""
+
+    used: tuple[str, ...]
+    intercept: float
+    weights: tuple[float, ...]
+    center: tuple[float, ...]
+    scale: tuple[float, ...]
+    samples: tuple[Sample, ...]
+    constant: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_tasks(self) -> int:
+        return len({s.task for s in self.samples})
+
+    def predict(self, fid: float, objective: str, train_size: int) -> float:
+        x = dict(zip(FEATURES, _features(fid, objective, train_size)))
+        z = [(x[name] - c) / s for name, c, s in zip(self.used, self.center, self.scale)]
+        return float(_sigmoid(self.intercept + float(np.dot(self.weights, z))))
+
+    def extrapolations(self, fid: float, objective: str, train_size: int) -> list[str]:
+        """Where the query lies outside what the model was fitted on (empty: inside)."""
+        out = []
+        fids = [s.fid for s in self.samples]
+        if not min(fids) <= fid <= max(fids):
+            out.append(f"FID {fid:.1f} outside the study's range [{min(fids):.1f}, {max(fids):.1f}]")
+        seen = sorted({s.objective for s in self.samples})
+        if objective not in seen:
+            out.append(f"objective {objective} not in the study (it has {', '.join(seen)})")
+        sizes = [s.train_size for s in self.samples]
+        if not min(sizes) / SIZE_MARGIN <= train_size <= max(sizes) * SIZE_MARGIN:
+            out.append(
+                f"{train_size} training images not within a factor {SIZE_MARGIN:g} of the study's "
+                f"[{min(sizes)}, {max(sizes)}]"
+            )
+        return out
+
+    def coefficients(self) -> list[tuple[str, float]]:
+        """(name, weight per standard deviation of the feature), intercept first."""
+        return [
+            ("intercept", self.intercept),
+            *((f"{n} (per sd)", w) for n, w in zip(self.used, self.weights)),
+        ]
+
+
+def _features(fid: float, objective: str, train_size: int) -> tuple[float, float, float]:
+    return (float(fid), 1.0 if objective == "structured" else 0.0, math.log10(max(train_size, 1)))
+
+
+def _sigmoid(t: np.ndarray | float) -> np.ndarray | float:
+    return 1.0 / (1.0 + np.exp(-np.clip(t, -500, 500)))
+
+
+def fit_study_model(samples: list[Sample], l2: float = L2) -> tuple[StudyModel | None, str]:
+    """Fit the model, or return None with the reason it cannot be fitted."""
+    if len(samples) < MIN_SAMPLES:
+        return None, f"only {len(samples)} FT-vs-VPT comparisons with an FID (need {MIN_SAMPLES})"
+    y = np.array([s.vpt_wins for s in samples], dtype=float)
+    if y.min() == y.max():
+        who = "VPT" if y[0] else "FT"
+        return None, f"{who} won all {len(samples)} comparisons: nothing to separate"
+    x = np.array([_features(s.fid, s.objective, s.train_size) for s in samples])
+    keep = [i for i in range(x.shape[1]) if np.ptp(x[:, i]) > 0]
+    center, scale = x[:, keep].mean(axis=0), x[:, keep].std(axis=0)
+    z = (x[:, keep] - center) / scale
+    w = _newton_logistic(np.column_stack([np.ones(len(z)), z]), y, l2)
+    constant = {FEATURES[i]: float(x[0, i]) for i in range(x.shape[1]) if i not in keep}
+    model = StudyModel(
+        tuple(FEATURES[i] for i in keep),
+        float(w[0]),
+        tuple(map(float, w[1:])),
+        tuple(map(float, center)),
+        tuple(map(float, scale)),
+        tuple(samples),
+        constant,
+    )
+    return model, ""
+
+
+def _newton_logistic(x: np.ndarray, y: np.ndarray, l2: float, iters: int = 100) -> np.ndarray:
+    """Minimise the logistic loss + l2/2 |w|^2 (intercept not penalised) by Newton's method."""
+    w = np.zeros(x.shape[1])
+    penalty = np.full(x.shape[1], l2)
+    penalty[0] = 0.0
+    for _ in range(iters):
+        p = _sigmoid(x @ w)
+        grad = x.T @ (p - y) + penalty * w
+        hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return w
+
+
+def study_samples(results: list[dict], fids: dict[str, float]) -> list[Sample]:
+    """One sample per (task, regime) where the study has FT and VPT finals and the task has an FID."""
+    cells = final_cells(results)
+    regimes = sorted({c.regime for c in cells}, key=regime_order)
+    samples = []
+    for regime in regimes:
+        for comp in compare(cells, regime):
+            if comp.task in fids and comp.winner != "tie":
+                samples.append(
+                    Sample(
+                        comp.task, regime, fids[comp.task], comp.objective, _size(comp), comp.winner == "VPT"
+                    )
+                )
+    return samples
+
+
+def _size(comp: Comparison) -> int:
+    """Training images of the compared runs (from the run records; VTAB-1k's 1,000 if not recorded)."""
+    sizes = [s for s in (comp.ft.train_size, comp.vpt.train_size) if s]
+    return max(sizes) if sizes else 1000
+
+
+# --- the quick head-to-head ---------------------------------------------------------------------------------
+
+
+def quick_head_to_head(
+    source: str,
+    task: str,
+    *,
+    backbone: str,
+    checkpoint: str | None,
+    epochs: int,
+    out_dir: Path,
+    device: str | None = None,
+    vpt_method: str = "vpt-deep",
+) -> dict[str, dict]:
+    """FT and VPT trained for ``epochs`` at their default hyper-parameters; their val and test top-1."""
+    from vptlab.train import RunConfig, train_run
+
+    out = {}
+    for method in ("full", vpt_method):
+        cfg = RunConfig(
+            method=method,
+            task=task,
+            data=source,
+            backbone=backbone,
+            checkpoint=checkpoint,
+            stage="tune",
+            epochs=epochs,
+            warmup_epochs=min(1, epochs - 1),
+            eval_test_every=0,
+            seed=42,
+        ).resolved()
+        result = train_run(cfg, out_dir / f"{method}-{cfg.run_id}", device=device, save_weights=False)
+        metrics = result.get("metrics") or {}
+        out[method] = {
+            "status": result["status"],
+            "val_top1": metrics.get("val_top1"),
+            "test_top1": metrics.get("test_top1"),
+            "lr": cfg.lr,
+            "wd": cfg.wd,
+            "epochs": epochs,
+            "seconds": result.get("seconds"),
+        }
+    return out
+
+
+# --- putting it together ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Advice:
+    """A recommendation and every piece of evidence behind it."""
+
+    data: str
+    objective: str
+    train_size: int
+    fid: float
+    features: str
+    pretrain: str
+    threshold: float | None
+    threshold_source: str
+    rule: RuleVerdict
+    model: StudyModel | None = None
+    model_note: str = ""
+    model_p: float | None = None
+    extrapolations: list[str] = field(default_factory=list)
+    quick: dict[str, dict] | None = None
+    recommendation: str = "undetermined"
+    basis: str = ""
+
+    @property
+    def quadrant(self) -> str:
+        if self.threshold is None or not math.isfinite(self.threshold):
+            return f"{DISPARITY[self.objective]} task disparity, FID level unknown"
+        level = "high" if self.fid > self.threshold else "low"
+        return f"{DISPARITY[self.objective]} task disparity, {level} FID"
+
+    def to_markdown(self) -> str:
+        """The recommendation first, then the evidence, as plain text/markdown."""
+        lines = [
+            f"Recommendation: {self.recommendation} ({self.basis})",
+            "",
+            f"- data: {self.data} ({self.train_size} training images), objective {self.objective}",
+            f"- FID to the pretraining data: {self.fid:.2f} ({self.features} features; pretraining side: {self.pretrain})",
+            f"- FID threshold: {_fmt_threshold(self.threshold)} ({self.threshold_source})",
+            f"- quadrant: {self.quadrant}",
+            f"- paper's rule: {self.rule.recommend} [{self.rule.confidence}]: "
+            + "; ".join(self.rule.reasons),
+        ]
+        lines += self._model_lines() + self._quick_lines()
+        return "\n".join(lines)
+
+    def _model_lines(self) -> list[str]:
+        if self.model is None:
+            return [f"- study model: {self.model_note or 'none (no --study given)'}"]
+        coefs = ", ".join(f"{n} {w:+.2f}" for n, w in self.model.coefficients())
+        const = (
+            "; constant in the study: " + ", ".join(f"{k} = {v:g}" for k, v in self.model.constant.items())
+            if self.model.constant
+            else ""
+        )
+        out = [
+            f"- study model: logistic regression on {len(self.model.samples)} comparisons over "
+            f"{self.model.n_tasks} tasks (L2 {L2:g}): {coefs}{const}",
+            f"- study model: P(VPT beats FT) = {self.model_p:.2f}",
+        ]
+        if self.extrapolations:
+            out.append(
+                "- study model NOT used for the verdict, it would extrapolate: "
+                + "; ".join(self.extrapolations)
+            )
+        return out
+
+    def _quick_lines(self) -> list[str]:
+        if not self.quick:
+            return []
+        out = []
+        for method, r in self.quick.items():
+            out.append(
+                f"- quick run {method}: status {r['status']}, val top-1 {_pct(r['val_top1'])}, test top-1 "
+                f"{_pct(r['test_top1'])} ({r['epochs']} epochs, lr {r['lr']:g}, wd {r['wd']:g}; untuned, indicative only)"
+            )
+        return out
+
+    def to_dict(self) -> dict:
+        from vptlab._io import to_jsonable
+
+        out = to_jsonable(self)
+        out["quadrant"] = self.quadrant
+        if self.model is not None:
+            out["model"] = {
+                "coefficients": self.model.coefficients(),
+                "n_samples": len(self.model.samples),
+                "n_tasks": self.model.n_tasks,
+                "constant": self.model.constant,
+            }
+        return out
+
+
+def _fmt_threshold(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None and math.isfinite(value) else "unknown"
+
+
+def _pct(value: float | None) -> str:
+    return f"{value:.1f}%" if isinstance(value, (int, float)) else "n/a"
+
+
+def decide(advice: Advice) -> Advice:
+    """Fill ``recommendation`` and ``basis``: the study's model inside its range, else the paper's rule."""
+    if advice.model is not None and advice.model_p is not None and not advice.extrapolations:
+        rec = "VPT" if advice.model_p >= 0.5 else "FT"
+        agree = "agrees" if rec == advice.rule.recommend else f"the paper's rule says {advice.rule.recommend}"
+        advice.recommendation, advice.basis = rec, f"the study's fitted model; {agree}"
+    elif advice.rule.recommend != "undetermined":
+        advice.recommendation, advice.basis = (
+            advice.rule.recommend,
+            f"the paper's rule, {advice.rule.confidence}",
+        )
+    else:
+        advice.recommendation = "undetermined"
+        advice.basis = "structured data would get VPT; for classification give --study DIR or --fid-threshold"
+    return advice
+
+
+def parse_data(spec: str) -> tuple[str, str]:
+    """A DATA argument as (load_task source, task): ``synthetic:TASK``, ``vtab1k:ROOT/TASK`` or a folder."""
+    from vptlab.data import parse_source
+
+    if spec.startswith("synthetic:"):
+        return "synthetic", spec.partition(":")[2]
+    if spec.startswith("vtab1k:"):
+        root, _, task = spec.partition(":")[2].rstrip("/").rpartition("/")
+        if not root or not task:
+            raise UserError(f"{spec!r}: expected vtab1k:ROOT/TASK")
+        return f"vtab1k:{root}", task
+    src = parse_source(spec)
+    if src.kind == "vtab1k":
+        return str(src), Path(spec).name
+    return spec, ""
+
+
+def advise(
+    data: str,
+    objective: str,
+    *,
+    features: str = "backbone",
+    backbone: str = "vptlab-tiny",
+    checkpoint: str | None = None,
+    inception_weights: str | None = None,
+    pretrain_stats: str | None = None,
+    study: str | Path | None = None,
+    fid_threshold: float | None = None,
+    quick: bool = False,
+    quick_epochs: int = 10,
+    quick_dir: str | Path | None = None,
+    device: str = "cpu",
+) -> Advice:
+    """Recommend VPT or FT for ``data`` with its evidence (see the module docstring)."""
+    from vptlab.analysis.features import extractor_image_size, make_extractor
+    from vptlab.analysis.fid import fid_from_stats, image_set_stats
+    from vptlab.analysis.task_fid import pretraining_stats, task_train_images
+
+    if objective not in OBJECTIVES:
+        raise UserError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    extractor = make_extractor(
+        features, backbone=backbone, checkpoint=checkpoint, inception_weights=inception_weights, device=device
+    )
+    pretrain = pretraining_stats(backbone, extractor, pretrain_stats)
+    source, task = parse_data(data)
+    images = task_train_images(source, task, extractor_image_size(extractor))
+    fid = fid_from_stats(image_set_stats(images, extractor), pretrain)
+    study_fids = _study_fids(study, extractor, pretrain) if study else {}
+    threshold, threshold_source = _threshold(
+        fid_threshold, study_fids, extractor, pretrain, backbone, pretrain_stats
+    )
+    advice = Advice(
+        data,
+        objective,
+        len(images),
+        fid,
+        features,
+        pretrain.description or "given statistics",
+        threshold,
+        threshold_source,
+        paper_rule(objective, fid, threshold, len(images)),
+    )
+    if study:
+        _apply_model(advice, load_study_results(study), study_fids)
+    if quick:
+        advice.quick = _quick(source, task, backbone, checkpoint, quick_epochs, quick_dir, device)
+    return decide(advice)
+
+
+def load_study_results(study: str | Path) -> list[dict]:
+    from vptlab.store import load_results
+
+    if not Path(study).is_dir():
+        raise UserError(f"--study {study}: no such folder")
+    results = load_results(study)
+    if not results:
+        raise UserError(f"--study {study}: no finished runs (result.json) under it")
+    return results
+
+
+def _study_fids(study: str | Path, extractor, pretrain) -> dict[str, float]:
+    from vptlab.analysis.task_fid import study_task_fids
+
+    fids, _ = study_task_fids(load_study_results(study), extractor, pretrain)
+    return {t: f.fid for t, f in fids.items()}
+
+
+def _threshold(
+    explicit, study_fids, extractor, pretrain, backbone, pretrain_stats
+) -> tuple[float | None, str]:
+    """The FID threshold and where it came from (the study's median, or the built-in tasks' for vptlab-tiny)."""
+    if explicit is not None:
+        return float(explicit), "given with --fid-threshold"
+    if study_fids:
+        return float(
+            np.median(list(study_fids.values()))
+        ), f"median FID of the study's {len(study_fids)} tasks"
+    if backbone == "vptlab-tiny" and pretrain_stats is None:
+        ref = _synthetic_reference_fids(extractor, pretrain)
+        return float(np.median(list(ref.values()))), f"median FID of the {len(ref)} built-in synthetic tasks"
+    return None, "unknown: no --study, no --fid-threshold, and no reference tasks for this backbone"
+
+
+def _synthetic_reference_fids(extractor, pretrain) -> dict[str, float]:
+    from vptlab.analysis.features import extractor_image_size
+    from vptlab.analysis.fid import fid_from_stats, image_set_stats
+    from vptlab.analysis.task_fid import task_train_images
+    from vptlab.data.synthetic import SYNTHETIC_TASKS
+
+    size = extractor_image_size(extractor)
+    return {
+        t: fid_from_stats(image_set_stats(task_train_images("synthetic", t, size), extractor), pretrain)
+        for t in SYNTHETIC_TASKS
+    }
+
+
+def _apply_model(advice: Advice, results: list[dict], fids: dict[str, float]) -> None:
+    model, note = fit_study_model(study_samples(results, fids))
+    advice.model, advice.model_note = model, note
+    if model is not None:
+        advice.model_p = model.predict(advice.fid, advice.objective, advice.train_size)
+        advice.extrapolations = model.extrapolations(advice.fid, advice.objective, advice.train_size)
+
+
+def _quick(source, task, backbone, checkpoint, epochs, quick_dir, device) -> dict[str, dict]:
+    import tempfile
+
+    if epochs < 1:
+        raise UserError(f"--quick-epochs must be >= 1, got {epochs}")
+    out = Path(quick_dir) if quick_dir else Path(tempfile.mkdtemp(prefix="vptlab-advise-"))
+    return quick_head_to_head(
+        source, task, backbone=backbone, checkpoint=checkpoint, epochs=epochs, out_dir=out, device=device
+    )

@@ -1,0 +1,355 @@
+"""The report's sections, one function each; every one records the numbers the summary needs in ``study.facts``."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+
+import numpy as np
+
+from vptlab.analysis import curves, quadrants, tables
+from vptlab.analysis.results import FT, compare, method_label
+from vptlab.errors import UserError
+from vptlab.report.build import ReportOptions, Study, figure
+from vptlab.report.render import Section
+
+log = logging.getLogger(__name__)
+
+
+def build_sections(study: Study, opts: ReportOptions) -> list[Section]:
+    return [
+        overview(study),
+        accuracy(study),
+        quadrant_section(study, opts),
+        overfitting(study, opts),
+        data_size(study),
+        one_shot(study),
+        attention_section(study, opts),
+        notes(study, opts),
+    ]
+
+
+# --- what the study ran -------------------------------------------------------------------------------------
+
+
+def overview(study: Study) -> Section:
+    s = Section("What the study ran")
+    cfgs = [r.get("config") or {} for r in study.results]
+    stages = Counter((c.get("stage", "?"), r.get("status", "?")) for c, r in zip(cfgs, study.results))
+    backbone, checkpoint = study.backbone()
+    seeds = sorted({int(c.get("seed", 0)) for c in cfgs if c.get("stage") == "final"})
+    s.ul(
+        [
+            f"study folder: `{study.root}`; {len(study.results)} finished run records",
+            "runs by stage and status: "
+            + ", ".join(f"{st}/{ok}: {n}" for (st, ok), n in sorted(stages.items())),
+            f"backbone: {backbone}" + (f" (checkpoint {checkpoint})" if checkpoint else ""),
+            "methods: "
+            + (", ".join(sorted({method_label(c.method) for c in study.cells})) or "none with final runs"),
+            "tasks: " + (", ".join(sorted({c.task for c in study.cells})) or "none with final runs"),
+            "regimes with final runs: " + (", ".join(study.regimes) or "none"),
+            "final seeds: " + (", ".join(map(str, seeds)) or "none"),
+        ]
+    )
+    excluded = [(c, st) for c in study.cells for st in c.excluded]
+    if excluded:
+        s.p(
+            "Final runs left out of every mean (not status ok): "
+            + ", ".join(f"{method_label(c.method)}/{c.task}/{c.regime}: {st}" for c, st in excluded)
+            + "."
+        )
+    study.facts["excluded"] = len(excluded)
+    return s
+
+
+# --- Tables 1 and 2 -----------------------------------------------------------------------------------------
+
+
+def accuracy(study: Study) -> Section:
+    s = Section("Accuracy per task (the paper's Tables 1 and 2)")
+    if not any(c.regime == "standard" for c in study.cells):
+        return s.p("No final runs in the standard regime (train800val200 -> test) in this study.")
+    s.p(
+        "Last-epoch test top-1 (%), mean ± sample std over seeds of the final runs. The group mean columns carry "
+        '"(wins)": the number of the group\'s tasks on which the method beats FT. Bold: the better of FT and '
+        f"{method_label(study.vpt) if study.vpt else 'VPT'} per task."
+    )
+    for title, groups in tables.table_groups(study.cells, "standard"):
+        s.table(tables.accuracy_table(study.cells, "standard", groups), f"{title} tasks")
+    if tables.has_published(study.cells):
+        s.p(
+            f'Rows marked "{tables.PUBLISHED_LABEL}" are the published ViT-B/16 ImageNet-21k numbers from '
+            f"`{tables.PUBLISHED_SOURCE}`, not results of this study; their group means are means of the shown "
+            "published per-task values (the paper's own means use unrounded values)."
+        )
+    else:
+        s.p(
+            "No published numbers shown: the study's tasks are not VTAB-1k tasks (synthetic or your own data)."
+        )
+    _record_wins(study)
+    return s
+
+
+def _record_wins(study: Study) -> None:
+    comps = compare(study.cells, "standard", study.vpt)
+    study.facts["standard"] = comps
+
+
+# --- quadrants ----------------------------------------------------------------------------------------------
+
+
+def quadrant_section(study: Study, opts: ReportOptions) -> Section:
+    s = Section("Quadrants: task disparity x FID (the paper's Figure 3)")
+    comps = study.facts.get("standard") or compare(study.cells, "standard", study.vpt)
+    if not comps:
+        return s.p(
+            "Needs final runs of both FT and a VPT method in the standard regime; this study has none."
+        )
+    fids, how = _task_fids(study, opts)
+    if not fids:
+        return s.p(f"No FID per task: {how}")
+    placed, cut = quadrants.assign_quadrants(comps, fids, opts.fid_threshold)
+    study.facts.update(fids=fids, fid_features=how, quadrants=placed, fid_threshold=cut)
+    rule = "given" if opts.fid_threshold is not None else "the median over the tasks below"
+    s.p(
+        f"FID of each task's training images (train800val200) to the pretraining data: {how}. FID threshold "
+        f"{cut:.2f} ({rule}); a task is *high FID* above it. Task disparity: low for classification, high for "
+        "structured objectives. A win is *clear* when |VPT - FT| > std_FT + std_VPT over seeds (Welch's t-test p "
+        "shown beside it)."
+    )
+    s.table(quadrants.wins_markdown(placed), "Wins per quadrant (paper's expectation in brackets)")
+    s.table(quadrants.quadrant_rows_markdown(placed), "Per task")
+    fig = quadrants.figure3(
+        placed, cut, "FID to pretraining data; colour: winner, hatched: structured objective"
+    )
+    s.figure(
+        figure(
+            "fig3_quadrants.png",
+            fig,
+            "FID per task, coloured by the winner (FT or VPT), hatched when the objective is structured; dashed: the FID threshold.",
+        )
+    )
+    missing = sorted({c.task for c in comps} - set(fids))
+    if missing:
+        s.p("Tasks without an FID (left out above): " + ", ".join(missing) + ".")
+    return s
+
+
+def _task_fids(study: Study, opts: ReportOptions) -> tuple[dict[str, float], str]:
+    """Task -> FID from a CSV if given, else computed; with a description (or the reason there are none)."""
+    if opts.fid_csv:
+        return _read_fid_csv(opts.fid_csv), f"read from {opts.fid_csv}"
+    if opts.fid_features == "none":
+        return {}, "FID computation turned off (--fid-features none)."
+    from vptlab.analysis.features import make_extractor
+    from vptlab.analysis.task_fid import pretraining_stats, study_task_fids
+
+    backbone, checkpoint = study.backbone()
+    name = opts.fid_backbone or backbone
+    try:
+        extractor = make_extractor(
+            opts.fid_features,
+            backbone=name,
+            checkpoint=None if opts.fid_backbone else checkpoint,
+            inception_weights=opts.inception_weights,
+            device=opts.device,
+        )
+        pretrain = pretraining_stats(name, extractor, opts.pretrain_stats)
+        fids, skipped = study_task_fids(study.results, extractor, pretrain)
+    except UserError as err:
+        return {}, f"{err}."
+    for task, why in skipped.items():
+        log.warning("no FID for %s: %s", task, why)
+    what = f"{opts.fid_features} features ({extractor.key}), pretraining side {pretrain.description or opts.pretrain_stats}"
+    return {t: f.fid for t, f in fids.items()}, what
+
+
+def _read_fid_csv(path: str) -> dict[str, float]:
+    import csv
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"--fid-csv {p}: no such file")
+    rows = csv.DictReader(line for line in p.read_text().splitlines() if line and not line.startswith("#"))
+    try:
+        return {r["task"]: float(r["fid"]) for r in rows}
+    except (KeyError, ValueError) as err:
+        raise UserError(f"--fid-csv {p}: expected columns task,fid with numeric fid ({err})") from err
+
+
+# --- Figure 5: loss curves ---------------------------------------------------------------------------------
+
+
+def overfitting(study: Study, opts: ReportOptions) -> Section:
+    s = Section("Loss curves and overfitting (the paper's Figure 5)")
+    rows = curves.overfit_rows(study.cells, opts.overfit_tolerance)
+    if not rows:
+        return s.p(
+            "No per-epoch test loss in the final runs' metrics.jsonl (eval_test_every = 0?), so no curves."
+        )
+    tol = opts.overfit_tolerance
+    s.p(
+        "Per-epoch train (solid) and test (dashed) loss, mean over seeds. *Overfits*: after the epoch of its "
+        f"minimum, the test loss averages more than {tol:.0%} above that minimum over the remaining epochs."
+    )
+    fig = curves.loss_figure(study.cells, "standard")
+    if fig is not None:
+        s.figure(
+            figure(
+                "fig5_loss_curves.png",
+                fig,
+                "Train (solid) and test (dashed) loss per epoch, standard regime.",
+            )
+        )
+    s.table(curves.overfit_markdown(rows, tol), "Overfitting check per task, regime and method")
+    study.facts["overfit"] = rows
+    return s
+
+
+# --- Figure 4: data size ----------------------------------------------------------------------------------
+
+
+def data_size(study: Study) -> Section:
+    s = Section("Accuracy against training-set size (the paper's Figure 4)")
+    table = curves.size_markdown(study.cells)
+    if table is None:
+        return s.p("No size:N runs of FT and VPT in this study (the data-size study is the `size:N` regime).")
+    fig = curves.size_figure(study.cells)
+    s.figure(
+        figure(
+            "fig4_data_size.png",
+            fig,
+            "Test top-1 against train size N (log): FT solid, VPT dotted, one colour per task.",
+        )
+    )
+    s.table(table, "Test top-1 (%), mean ± std over seeds")
+    trend = curves.gap_trend(study.cells)
+    study.facts["size_trend"] = trend
+    if trend:
+        s.ul([f"{t}: VPT - FT {lo:+.1f} at N={nlo}, {hi:+.1f} at N={nhi}" for t, lo, hi, nlo, nhi in trend])
+    return s
+
+
+# --- Tables 3 and 4: one-shot -------------------------------------------------------------------------------
+
+
+def one_shot(study: Study) -> Section:
+    s = Section("One-shot (the paper's Tables 3 and 4)")
+    if not any(c.regime == "kshot:1" for c in study.cells):
+        return s.p("No kshot:1 final runs in this study.")
+    s.p(
+        "One labelled image per class (train and val pools), test untouched. Last-epoch test top-1 (%), mean ± std "
+        'over seeds; "Tuned/Total": trainable parameters as a share of all parameters, from the runs\' records. '
+        "No published one-shot numbers are packaged, so none are shown."
+    )
+    for title, groups in tables.table_groups(study.cells, "kshot:1"):
+        s.table(
+            tables.accuracy_table(study.cells, "kshot:1", groups, published=False, tuned_row=True),
+            f"{title} tasks",
+        )
+    study.facts["oneshot"] = compare(study.cells, "kshot:1", study.vpt)
+    return s
+
+
+# --- attention maps -----------------------------------------------------------------------------------------
+
+
+def attention_section(study: Study, opts: ReportOptions) -> Section:
+    s = Section("Attention maps: FT vs VPT on the same images")
+    if not opts.attention:
+        return s.p("Attention maps turned off (--no-attention).")
+    pairs = _attention_pairs(study, opts.attention_tasks)
+    if not pairs:
+        return s.p(
+            "Needs FT and VPT final runs with saved tuned weights (tuned.safetensors) on a task; none found."
+        )
+    from vptlab.analysis.attention import attention_for_runs
+
+    s.p(
+        "Last-layer CLS attention and attention rollout (Abnar & Zuidema 2020), head-averaged, over image patches "
+        "only: prompt tokens are left out of the maps and the maps renormalised over patches; the share of the CLS "
+        "token's last-layer attention that goes to the prompts is given per image and in the table."
+    )
+    rows = []
+    for ft_dir, vpt_dir, task in pairs:
+        try:
+            runs = {"FT": ft_dir, method_label(study.vpt): vpt_dir}
+            fig, shares = attention_for_runs(runs, opts.attention_images, opts.device)
+        except (UserError, RuntimeError, OSError) as err:
+            s.p(f"{task}: could not draw attention maps ({err}).")
+            continue
+        s.figure(
+            figure(
+                f"attention_{task}.png",
+                fig,
+                f"{task}: image, FT and VPT CLS attention (last layer, rollout).",
+            )
+        )
+        rows += [(task, name, sh) for name, sh in shares.items()]
+    if rows:
+        s.table(_shares_markdown(rows), "Where the CLS token looks (last layer, mean over the images shown)")
+    study.facts["attention"] = rows
+    return s
+
+
+def _attention_pairs(study: Study, limit: int) -> list[tuple[str, str, str]]:
+    """(FT run dir, VPT run dir, task) for up to ``limit`` tasks with saved weights, one per group first."""
+    candidates = []
+    for comp in compare(study.cells, "standard", study.vpt):
+        ft, vp = _with_weights(comp.ft.run_dirs), _with_weights(comp.vpt.run_dirs)
+        if ft and vp:
+            candidates.append((comp.group, (ft[0], vp[0], comp.task)))
+    firsts, seen = [], set()
+    for group, pair in candidates:
+        if group not in seen:
+            seen.add(group)
+            firsts.append(pair)
+    rest = [pair for _, pair in candidates if pair not in firsts]
+    return (firsts + rest)[:limit]
+
+
+def _with_weights(run_dirs: tuple[str, ...]) -> list[str]:
+    from pathlib import Path
+
+    return [d for d in run_dirs if (Path(d) / "tuned.safetensors").is_file()]
+
+
+def _shares_markdown(rows: list[tuple[str, str, dict]]) -> str:
+    lines = [
+        "| task | model | prompts | CLS -> CLS | CLS -> prompts | CLS -> patches | rollout share to prompts | map entropy (bits) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for task, name, sh in rows:
+        lines.append(
+            f"| {task} | {name} | {int(sh['num_prompts'])} | {sh['cls_share']:.1%} | {sh['prompt_share']:.1%} | "
+            f"{sh['patch_share']:.1%} | {sh['rollout_prompt_share']:.1%} | {sh['map_entropy_bits']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+# --- notes -----------------------------------------------------------------------------------------------
+
+
+def notes(study: Study, opts: ReportOptions) -> Section:
+    s = Section("How the numbers were made")
+    s.ul(
+        [
+            "Final runs only (config.stage = final, status ok): train on train+val, last-epoch test top-1; mean and "
+            "sample std over seeds. Hyper-parameters were selected on validation by the study, never on test.",
+            f"FT = method `{FT}`; VPT = `{study.vpt or 'none'}` (VPT-deep when the study has it).",
+            "Clear win: |mean_VPT - mean_FT| > std_FT + std_VPT (needs two seeds per method).",
+            "FID: pytorch-fid's Fréchet distance formula; statistics cached per image-set manifest and feature "
+            "extractor; threshold "
+            + ("given" if opts.fid_threshold is not None else "median over the study's tasks")
+            + ".",
+            f"Overfitting: mean test loss after its minimum > (1 + {opts.overfit_tolerance:g}) x minimum.",
+            "Published numbers come only from the packaged file and are labelled as published.",
+        ]
+    )
+    return s
+
+
+def mean_or_nan(values: list[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
