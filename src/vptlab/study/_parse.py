@@ -11,6 +11,7 @@ from vptlab.study.spec import (
     FLOAT_OPTIONS,
     FROM_FULL,
     INT_OPTIONS,
+    TASK_OPTION_KEYS,
     BackboneSpec,
     DataSpec,
     ExecutorSpec,
@@ -34,7 +35,8 @@ def build_spec(top: Table) -> StudySpec:
     data = _data(top.sub("data"))
     training = _training(top.sub("training"))
     regimes = _regimes(top.sub("regimes"))
-    methods = _methods(top.sub("methods", required=True), data)
+    shared = _task_options(top.sub("task_options"), data)
+    methods = _methods(top.sub("methods", required=True), data, shared)
     tune = _tune(top.sub("tune"), training.epochs)
     executor = _executor(top.sub("executor"))
     top.done()
@@ -92,17 +94,23 @@ def _check_source(source: str) -> str | None:
 
 def known_tasks(source: str) -> list[str] | None:
     """Task names a source is known to have without reading it (VTAB-1k's 19, the synthetic set), else None."""
+    infos = known_task_infos(source)
+    return list(infos) if infos else None
+
+
+def known_task_infos(source: str) -> dict:
+    """name -> TaskInfo for sources whose tasks are fixed (VTAB-1k, synthetic); empty for a user's folder."""
     if source.startswith("vtab1k:"):
         from vptlab.data.tasks import vtab1k_tasks
 
-        return list(vtab1k_tasks())
+        return dict(vtab1k_tasks())
     if source == "synthetic":
         try:
             from vptlab.data.synthetic import SYNTHETIC_TASKS
         except ImportError:  # the synthetic benchmark is not installed in this build
-            return None
-        return list(SYNTHETIC_TASKS)
-    return None
+            return {}
+        return dict(SYNTHETIC_TASKS)
+    return {}
 
 
 def _training(t: Table) -> TrainingSpec:
@@ -137,19 +145,36 @@ def _regimes(t: Table) -> RegimesSpec:
     return spec
 
 
-def _methods(t: Table, data: DataSpec) -> tuple[MethodSpec, ...]:
+def _task_options(t: Table, data: DataSpec) -> dict[str, dict[str, tuple[Any, ...]]]:
+    """``[task_options.TASK]``: per-task values for every method that reads the key (e.g. prompt length)."""
+    out = {}
+    for task in list(t.data):
+        _check_task(t, task, data)
+        out[task] = dict(_options(t.sub(task), list(TASK_OPTION_KEYS), {}, False, "task_options", ()))
+    t.done()
+    return out
+
+
+def _check_task(t: Table, task: str, data: DataSpec) -> None:
+    if task not in (known_tasks(data.source) or data.tasks):
+        t.fail(task, f"unknown task; the study's tasks are {', '.join(data.tasks)}")
+
+
+def _methods(t: Table, data: DataSpec, shared: dict[str, dict]) -> tuple[MethodSpec, ...]:
     if not t.data:
         t.fail("", "at least one method is needed, e.g. [methods.vpt-deep]")
     names = list(t.data)
     methods = tuple(
-        _method(t.sub(name), name, data, "full" in names and name == "ft-then-pt") for name in names
+        _method(t.sub(name), name, data, "full" in names and name == "ft-then-pt", shared) for name in names
     )
     t.done()
     return methods
 
 
-def _method(t: Table, name: str, data: DataSpec, has_full: bool) -> MethodSpec:
-    """One ``[methods.NAME]`` table; ``has_full``: FT-then-PT whose stage 1 comes from the study's full runs."""
+def _method(t: Table, name: str, data: DataSpec, has_full: bool, shared: dict[str, dict]) -> MethodSpec:
+    """One ``[methods.NAME]`` table; ``has_full``: FT-then-PT whose stage 1 comes from the study's full runs.
+
+    Per-task values: ``[task_options.TASK]`` (keys this method reads), then ``[methods.NAME.tasks.TASK]``."""
     from vptlab.methods import get_method, method_names
 
     if name not in method_names():
@@ -161,14 +186,14 @@ def _method(t: Table, name: str, data: DataSpec, has_full: bool) -> MethodSpec:
     if name == "ft-then-pt" and not has_full and not {"ft_lr", "ft_wd"} <= dict(options).keys():
         t.fail("", "without methods.full in the study, ft-then-pt needs ft_lr and ft_wd (stage-1 full FT)")
     tasks_t = t.sub("tasks")
-    per_task = []
+    per_task = {task: {k: v for k, v in opts.items() if k in allowed} for task, opts in shared.items()}
     for task in list(tasks_t.data):
-        if task not in (known_tasks(data.source) or data.tasks):
-            tasks_t.fail(task, f"unknown task; the study's tasks are {', '.join(data.tasks)}")
-        per_task.append((task, _options(tasks_t.sub(task), allowed, {}, has_full, name, ())))
+        _check_task(tasks_t, task, data)
+        per_task.setdefault(task, {}).update(_options(tasks_t.sub(task), allowed, {}, has_full, name, ()))
     tasks_t.done()
     t.done()
-    return MethodSpec(name, options, tuple(per_task))
+    merged = tuple((task, tuple(opts.items())) for task, opts in per_task.items() if opts)
+    return MethodSpec(name, options, merged)
 
 
 def _options(t: Table, allowed: list[str], defaults: dict, has_full: bool, method: str, extra=("tasks",)):

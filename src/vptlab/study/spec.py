@@ -10,7 +10,9 @@ the file and the key (``paper.toml: methods.full.lr[2]: must be > 0, got -1``). 
     [training]   epochs, warmup_epochs, schedule, eval_test_every, precision, reference_optimizer, seeds, tune_seed
     [regimes]    standard (bool), kshot (list of K), size (list of train sizes)
     [methods.NAME]             lr, wd, batch_size, + the method's own fields (prompt_length, ...); a list is a grid axis
-    [methods.NAME.tasks.TASK]  the same keys, for one task (e.g. the VPT release's prompt length per task)
+    [methods.NAME.tasks.TASK]  the same keys, for one task
+    [task_options.TASK]        prompt_length, prompt_dropout, lora_rank, lora_alpha for one task, in every method
+                               that reads them (e.g. the VPT release's prompt length per task)
     [tune]       early_stopping ("none" | "sha"), eta, min_epochs
     [executor]   kind ("local" | "ray"), workers, address, device, cpus_per_run, gpus_per_run
 """
@@ -49,6 +51,8 @@ INT_OPTIONS = {
     "ft_batch_size": at_least(1),
 }
 ALWAYS = ("lr", "wd", "batch_size")
+# Keys [task_options.TASK] may set for every method that reads them.
+TASK_OPTION_KEYS = ("prompt_length", "prompt_dropout", "lora_rank", "lora_alpha")
 # Set from the full method's selection when `full` is in the same study (FT-then-PT reuses those runs).
 FROM_FULL = ("ft_lr", "ft_wd", "ft_batch_size", "backbone_dropout")
 
