@@ -151,6 +151,8 @@ def train_epoch(
     precision: Precision,
     forward: Callable | None = None,
     on_step: Callable[[], None] | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    label_smoothing: float = 0.0,
 ) -> EpochStats:
     """One pass over ``data`` in a seeded order (the same for a resumed run); raises :class:`Diverged`."""
     forward = forward or model
@@ -160,9 +162,11 @@ def train_epoch(
         batches(data.images, data.labels, order, batch_size, mean, std, precision.device)
     ):
         set_lr(epoch, step)
+        if augment is not None:
+            x = augment(x)
         with precision.autocast():
             logits = forward(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
         value = loss.item()
         if not math.isfinite(value):
             raise Diverged(epoch, step, value)
