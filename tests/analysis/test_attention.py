@@ -93,4 +93,4 @@ def test_grid_figure_rows_and_columns():
     images = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
     fig = attention_grid(images, [("FT", ft, "last"), ("VPT", vpt, "last"), ("VPT", vpt, "rollout")])
     assert len(fig.axes) == 3 * 4
-    assert "prompts:" in fig.axes[2].get_title() and "prompts" not in fig.axes[1].get_title()
+    assert "to prompts:" in fig.axes[2].get_title() and "prompts" not in fig.axes[1].get_title()

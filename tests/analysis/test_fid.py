@@ -201,3 +201,23 @@ def test_inception_from_a_local_weights_file(tmp_path, monkeypatch):
 def test_fidstats_is_plain_data():
     st = FIDStats(np.zeros(2), np.eye(2))
     assert st.count == 0 and st.features == ""
+
+
+def test_backbone_features_from_a_local_checkpoint(tmp_path):
+    """The offline feature path: a vptlab backbone's pre-logit CLS features, images resized to its input."""
+    from safetensors.torch import save_file
+
+    from vptlab.analysis.features import BackboneFeatures
+    from vptlab.backbones import create_backbone
+
+    model = create_backbone("vptlab-tiny", num_classes=2, pretrained=False)
+    path = tmp_path / "tiny.safetensors"
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("head")}, str(path)
+    )
+    ex = BackboneFeatures("vptlab-tiny", checkpoint=path)
+    images = np.random.default_rng(0).integers(0, 255, (5, 48, 48, 3), dtype=np.uint8)
+    feats = ex(images)
+    assert feats.shape == (5, 64) and np.isfinite(feats).all()
+    assert ex.image_size == 32 and ex.key.startswith("backbone-vptlab-tiny-")
+    np.testing.assert_allclose(ex(images[:2]), feats[:2], rtol=1e-5, atol=1e-6)  # deterministic, eval mode

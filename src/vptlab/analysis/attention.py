@@ -152,46 +152,53 @@ def _spatial(patch_weights: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:
 
 
 def upsample(maps: np.ndarray, size: int) -> np.ndarray:
-    """Patch-grid maps ``(B, gh, gw)`` at image resolution ``(B, size, size)``, bilinear, scaled to [0, 1]."""
-    t = F.interpolate(
-        torch.from_numpy(maps)[:, None].float(), size=(size, size), mode="bilinear", align_corners=False
-    )
-    t = t[:, 0]
-    lo = t.flatten(1).min(dim=1).values.view(-1, 1, 1)
-    hi = t.flatten(1).max(dim=1).values.view(-1, 1, 1)
-    return ((t - lo) / (hi - lo).clamp_min(1e-12)).numpy()
+    """Patch-grid maps ``(B, gh, gw)`` at image resolution ``(B, size, size)``, each patch a flat block.
+
+    Values are relative to uniform attention (1.0 = every patch equal), so maps can share one colour scale.
+    """
+    patches = maps.shape[1] * maps.shape[2]
+    t = F.interpolate(torch.from_numpy(maps * patches)[:, None].float(), size=(size, size), mode="nearest")
+    return t[:, 0].numpy()
 
 
 def attention_grid(
     images: np.ndarray, columns: list[tuple[str, AttentionMaps, str]], title: str = ""
 ) -> Figure:
-    """Rows: images; columns: the image, then one overlaid map per (label, maps, kind ``last`` | ``rollout``)."""
+    """Rows: images; columns: the image, then one overlaid map per (label, maps, kind ``last`` | ``rollout``).
+
+    All maps share one colour scale, from 0 to the largest value shown, in units of uniform attention: a
+    near-uniform map looks flat instead of being stretched to full contrast.
+    """
     n, ncols, size = len(images), 1 + len(columns), images.shape[1]
-    fig = new_figure(1.9 * ncols, 1.9 * n + 0.5)
+    heats = [
+        [upsample(getattr(maps, kind)[r : r + 1], size)[0] for _, maps, kind in columns] for r in range(n)
+    ]
+    vmax = max(float(h.max()) for row in heats for h in row) if columns else 1.0
+    fig = new_figure(1.9 * ncols, 1.9 * n + 0.6)
     for r in range(n):
-        _show(fig.add_subplot(n, ncols, r * ncols + 1), images[r], None, "image" if r == 0 else "")
+        _show(fig.add_subplot(n, ncols, r * ncols + 1), images[r], None, "image" if r == 0 else "", vmax)
         for c, (name, maps, kind) in enumerate(columns):
-            heat = upsample(getattr(maps, kind)[r : r + 1], size)[0]
-            label = _column_label(f"{name} {KIND_LABELS[kind]}", maps, r)
-            _show(fig.add_subplot(n, ncols, r * ncols + c + 2), images[r], heat, label)
-    if title:
-        fig.suptitle(title, fontsize=9)
+            label = _column_label(f"{name} {KIND_LABELS[kind]}", maps, kind, r)
+            _show(fig.add_subplot(n, ncols, r * ncols + c + 2), images[r], heats[r][c], label, vmax)
+    scale = f"colour: attention per patch relative to uniform (0 to {vmax:.1f}x), one scale for all maps"
+    fig.suptitle(f"{title}\n{scale}" if title else scale, fontsize=8)
     return fig
 
 
 KIND_LABELS = {"last": "CLS attn", "rollout": "rollout"}
 
 
-def _column_label(name: str, maps: AttentionMaps, row: int) -> str:
-    if maps.num_prompts:
-        return f"{name}\nprompts: {100 * maps.prompt_share[row]:.0f}% of CLS attn"
-    return name
+def _column_label(name: str, maps: AttentionMaps, kind: str, row: int) -> str:
+    if not maps.num_prompts:
+        return name
+    share = maps.prompt_share if kind == "last" else maps.rollout_prompt_share
+    return f"{name}\nto prompts: {100 * share[row]:.0f}%"
 
 
-def _show(ax, image: np.ndarray, heat: np.ndarray | None, label: str) -> None:
+def _show(ax, image: np.ndarray, heat: np.ndarray | None, label: str, vmax: float) -> None:
     ax.imshow(image, interpolation="nearest")
     if heat is not None:
-        ax.imshow(heat, cmap="jet", alpha=0.45, interpolation="bilinear")
+        ax.imshow(heat, cmap="jet", alpha=0.45, interpolation="nearest", vmin=0.0, vmax=vmax)
     ax.set_xticks([])
     ax.set_yticks([])
     if label:

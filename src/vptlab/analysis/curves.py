@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from vptlab._io import read_jsonl
 from vptlab.analysis._plot import METHOD_COLORS, new_figure
@@ -143,6 +144,7 @@ def loss_figure(cells: list[Cell], regime: str = "standard", ncols: int = 3) -> 
         for cell in (c for c in cells if c.task == task):
             _plot_losses(ax, cell, curves.get((task, cell.method)))
         ax.set_title(f"{task} ({group})", fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch", fontsize=8)
         ax.set_ylabel("loss", fontsize=8)
         ax.tick_params(labelsize=7)

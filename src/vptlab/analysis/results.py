@@ -232,9 +232,13 @@ class Comparison:
         """Two-sided Welch's t-test p-value (None with fewer than two seeds, or no variance at all)."""
         if self.ft.n < 2 or self.vpt.n < 2 or (self.ft.std == 0 and self.vpt.std == 0):
             return None
+        import warnings
+
         from scipy import stats
 
-        return float(stats.ttest_ind(self.vpt.values, self.ft.values, equal_var=False).pvalue)
+        with warnings.catch_warnings():  # one side constant: scipy warns about precision, the p-value stands
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return float(stats.ttest_ind(self.vpt.values, self.ft.values, equal_var=False).pvalue)
 
 
 def compare(cells: list[Cell], regime: str = "standard", vpt_method: str | None = None) -> list[Comparison]:
