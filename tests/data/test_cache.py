@@ -49,8 +49,8 @@ def test_a_changed_file_invalidates_the_entry(tmp_path, cache_dir, decode_calls)
     lst = _list(tmp_path)
     before, _ = cache.load_image_list(lst, 8, cache_dir=cache_dir)
     before = np.array(before.images)
-    write_image(lst.files[2], seed=99)
-    st = lst.files[2].stat()
+    write_image(Path(lst.files[2]), seed=99)
+    st = os.stat(lst.files[2])
     os.utime(lst.files[2], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     after, _ = cache.load_image_list(lst, 8, cache_dir=cache_dir)
     assert decode_calls["n"] == 12
@@ -87,10 +87,10 @@ def test_no_temporary_files_are_left_behind(tmp_path, cache_dir):
 
 def test_a_failed_build_leaves_no_entry(tmp_path, cache_dir):
     lst = _list(tmp_path)
-    lst.files[4].write_bytes(b"broken")
+    Path(lst.files[4]).write_bytes(b"broken")
     with pytest.raises(UserError, match="cannot decode image"):
         cache.load_image_list(lst, 8, cache_dir=cache_dir)
-    assert not list((cache_dir / "images").iterdir())
+    assert [p.suffix for p in (cache_dir / "images").iterdir()] == [".lock"]
 
 
 def test_cache_dir_argument_then_env_then_home(monkeypatch, tmp_path):
@@ -170,3 +170,28 @@ def test_a_large_split_streams_through_bounded_memory(tmp_path, cache_dir):
     tracemalloc.stop()
     assert data.images.shape == (3000, 64, 64, 3)
     assert peak < data.images.nbytes / 4  # 36 MB of pixels, far less traced at any moment
+
+
+def test_concurrent_builders_build_an_entry_once(cache_dir):
+    """Runs started together wait for the first build instead of decoding the same split again."""
+    import time
+
+    calls = []
+
+    def build() -> ImageSet:
+        calls.append(1)
+        time.sleep(0.2)
+        return ImageSet(np.zeros((3, 2, 2, 3), np.uint8), np.arange(3), "m")
+
+    results = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(cache.cached_imageset({"k": 1}, build, cache_dir=cache_dir))
+        )
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(results) == 3

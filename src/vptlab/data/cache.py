@@ -9,15 +9,16 @@ An entry is three plain files (never a pickle) in ``<cache>/<kind>/``::
 The key is a hash of everything the pixels depend on: for image files, the file list with each file's size and
 modification time, the labels, the size and the interpolation.  Each file is written atomically and the header
 last, so an interrupted build leaves no entry that looks complete; an entry whose files disagree with its header
-is rebuilt.  Decoding streams into the memory-mapped output through a bounded window of worker threads (PIL
-releases the GIL while decoding and resizing), so a 73,728-image split never needs more than a few MB of RAM
-beyond the page cache.
+is rebuilt; a lock file makes concurrent processes build an entry once.  Decoding streams into the memory-mapped
+output through a bounded window of worker threads (PIL releases the GIL while decoding and resizing), so a
+73,728-image split never needs more than a few tens of MB of RAM beyond the page cache.
 
 The cache folder is ``cache_dir`` if given, else ``$VPTLAB_CACHE``, else ``~/.cache/vptlab``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -85,6 +86,41 @@ def _read_entry(stem: Path) -> tuple[ImageSet, dict] | None:
     return imageset, header
 
 
+def _get_or_build(stem: Path, build: Callable[[], None]) -> tuple[ImageSet, dict]:
+    """The entry at ``stem``, built by ``build()`` if absent.
+
+    The build runs under an exclusive lock on ``<stem>.lock``, so runs started together (a study's first wave)
+    decode a split once: the others wait, then read what the first wrote.
+    """
+    entry = _read_entry(stem)
+    if entry is not None:
+        return entry
+    with _locked(stem):
+        entry = _read_entry(stem)  # built by another process while this one waited
+        if entry is None:
+            build()
+            entry = _read_entry(stem)
+    if entry is None:  # pragma: no cover - only if the disk lies
+        raise UserError(f"{stem}: cache entry unreadable right after writing it; is the disk full?")
+    return entry
+
+
+@contextlib.contextmanager
+def _locked(stem: Path) -> Iterator[None]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no cross-process lock, atomic writes still hold
+        yield
+        return
+    with open(f"{stem}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _write_labels_and_header(stem: Path, labels: np.ndarray, header: dict) -> None:
     """The labels, then the header: the header's presence is what marks an entry complete."""
     images_path, labels_path, header_path = _paths(stem)
@@ -115,7 +151,7 @@ def file_list_key(lst: _images.ImageList, image_size: int, interpolation: str) -
     h = hashlib.sha256(f"v{CACHE_VERSION}|{image_size}|{interpolation}\n".encode())
     for file, label, origin in zip(lst.files, lst.labels.tolist(), lst.origins):
         try:
-            st = file.stat()
+            st = os.stat(file)
         except OSError:
             raise UserError(f"{origin}: image not found: {file}") from None
         h.update(f"{file}\t{st.st_size}\t{st.st_mtime_ns}\t{label}\n".encode())
@@ -140,13 +176,12 @@ def load_image_list(
     if image_size < 1:
         raise UserError(f"image_size must be >= 1, got {image_size}")
     stem = cache_root(cache_dir) / "images" / file_list_key(lst, image_size, interpolation)
-    entry = _read_entry(stem)
-    if entry is None:
-        _build_image_entry(stem, lst, image_size, interpolation, skip_bad_images, workers or decode_workers())
-        entry = _read_entry(stem)
-        if entry is None:  # pragma: no cover - only if the disk lies
-            raise UserError(f"{stem}: cache entry unreadable right after writing it; is the disk full?")
-    imageset, header = entry
+    imageset, header = _get_or_build(
+        stem,
+        lambda: _build_image_entry(
+            stem, lst, image_size, interpolation, skip_bad_images, workers or decode_workers()
+        ),
+    )
     skipped = [f"{s['origin']}: {s['reason']}" for s in header.get("skipped", [])]
     if skipped and not skip_bad_images:
         raise UserError(f"{skipped[0]}; {SKIP_HINT}")
@@ -192,7 +227,7 @@ def _build_image_entry(
     _write_labels_and_header(stem, lst.labels[kept], header)
 
 
-def _decode_one(file: Path, size: int, interpolation: str) -> np.ndarray | str:
+def _decode_one(file: str, size: int, interpolation: str) -> np.ndarray | str:
     try:
         return _images.decode_image(file, size, interpolation)
     except _images.BadImage as err:
@@ -200,7 +235,7 @@ def _decode_one(file: Path, size: int, interpolation: str) -> np.ndarray | str:
 
 
 def iter_decoded(
-    files: tuple[Path, ...], size: int, interpolation: str, workers: int | None = None
+    files: tuple[str, ...], size: int, interpolation: str, workers: int | None = None
 ) -> Iterator[tuple[int, np.ndarray | str]]:
     """``(index, image or error text)`` in order, decoded by ``workers`` threads a bounded window ahead.
 
@@ -241,13 +276,7 @@ def cached_imageset(
     (generator name and version, task, split, size, seed), as plain JSON values.
     """
     stem = cache_root(cache_dir) / "sets" / stable_hash({"version": CACHE_VERSION, **key_parts}, 24)
-    entry = _read_entry(stem)
-    if entry is None:
-        _save_imageset(stem, builder(), {"key_parts": key_parts})
-        entry = _read_entry(stem)
-        if entry is None:  # pragma: no cover
-            raise UserError(f"{stem}: cache entry unreadable right after writing it; is the disk full?")
-    return entry[0]
+    return _get_or_build(stem, lambda: _save_imageset(stem, builder(), {"key_parts": key_parts}))[0]
 
 
 def take(
@@ -273,11 +302,7 @@ def take(
     parent = Path(filename)
     key = {"parent": str(parent), "mtime": parent.stat().st_mtime_ns, "manifest": manifest, "n": len(indices)}
     stem = cache_root(cache_dir) / "subsets" / stable_hash({"version": CACHE_VERSION, **key}, 24)
-    entry = _read_entry(stem)
-    if entry is None:
-        _build_subset_entry(stem, imageset, indices, manifest, description)
-        entry = _read_entry(stem)
-    return entry[0] if entry else imageset.subset(indices, description)
+    return _get_or_build(stem, lambda: _build_subset_entry(stem, imageset, indices, manifest, description))[0]
 
 
 def _build_subset_entry(

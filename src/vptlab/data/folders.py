@@ -112,6 +112,7 @@ def scan_class_folders(root: Path) -> tuple[ImageList, tuple[str, ...]]:
             f"{root}: no class sub-folders; expected {root}/<class>/<image> with {exts}, or a list file"
         )
     files, members, labels = [], [], []
+    root_real = os.path.realpath(root)
     for label, class_dir in enumerate(class_dirs):
         found = sorted(p for p in class_dir.rglob("*") if p.is_file() and is_image_file(p))
         if not found:
@@ -119,10 +120,11 @@ def scan_class_folders(root: Path) -> tuple[ImageList, tuple[str, ...]]:
                 f"{class_dir}: class folder holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
                 "every class needs at least one"
             )
-        files += [p.resolve() for p in found]
-        members += [p.relative_to(root).as_posix() for p in found]
+        rels = [p.relative_to(root).as_posix() for p in found]
+        files += [os.path.join(root_real, rel) for rel in rels]
+        members += rels
         labels += [label] * len(found)
-    origins = tuple(str(f) for f in files)
+    origins = tuple(files)
     lst = ImageList(tuple(files), tuple(members), np.asarray(labels, np.int64), origins, root.name)
     return lst, tuple(p.name for p in class_dirs)
 
