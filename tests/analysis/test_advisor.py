@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vptlab.analysis.advisor import (
-    LARGE_DATA,
-    Advice,
-    RuleVerdict,
-    Sample,
-    decide,
-    fit_study_model,
-    paper_rule,
-    study_samples,
-)
+from vptlab.analysis.advisor import LARGE_DATA, Advice, RuleVerdict, decide, paper_rule
+from vptlab.analysis.winmodel import Sample, fit_study_model, study_samples
 from vptlab.errors import UserError
 
 

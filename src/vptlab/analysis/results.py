@@ -118,7 +118,7 @@ def final_cells(results: list[dict], metric: str = "test_top1") -> list[Cell]:
     """Group final runs by (method, task, regime); sorted by regime, group, task and method order."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     excluded: dict[tuple, list[str]] = defaultdict(list)
-    for row in results:
+    for row in _unique_runs(results):
         cfg = row.get("config") or {}
         if cfg.get("stage") != "final":
             continue
@@ -130,6 +130,17 @@ def final_cells(results: list[dict], metric: str = "test_top1") -> list[Cell]:
             excluded[key].append(str(row.get("status")))
     cells = [_cell(key, rows, tuple(excluded.get(key, ())), metric) for key, rows in groups.items()]
     return sorted(cells, key=_cell_order)
+
+
+def _unique_runs(results: list[dict]) -> list[dict]:
+    """One row per run id: a run can appear twice (e.g. an FT-then-PT run's own ``stage1/`` full run)."""
+    seen, out = set(), []
+    for row in results:
+        rid = row.get("run_id")
+        if rid is None or rid not in seen:
+            out.append(row)
+            seen.add(rid)
+    return out
 
 
 def _cell(key: tuple, rows: list[dict], excluded: tuple[str, ...], metric: str = "test_top1") -> Cell:

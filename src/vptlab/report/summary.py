@@ -13,6 +13,7 @@ from collections import defaultdict
 import numpy as np
 
 from vptlab.analysis.results import GROUP_ORDER, Comparison, method_label
+from vptlab.analysis.tables import PUBLISHED_LABEL, published_numbers
 from vptlab.report.build import Study
 from vptlab.report.render import Section
 
@@ -63,10 +64,21 @@ def _wins_line(study: Study) -> str:
         f"Standard regime: {vpt} beat FT on {len(won)} of {len(comps)} tasks ({clear_v} clearly) and FT beat {vpt} "
         f"on {len(lost)} ({clear_f} clearly)" + (f", {ties} tied" if ties else "") + f"; by group: {groups}. "
         f"Mean test top-1 over these tasks: FT {mean_ft:.1f}%, {vpt} {mean_vpt:.1f}%. "
-        f"(The paper reports VPT ahead on most VTAB-1k tasks; this study {verdict(len(won), len(won) + len(lost))}"
+        f"(The paper reports VPT ahead on most VTAB-1k tasks{_published_wins(comps)}; this study "
+        f"{verdict(len(won), len(won) + len(lost))}"
         + (", but no gap is clear of the seed-to-seed noise" if clear_v + clear_f == 0 else "")
         + ".)"
     )
+
+
+def _published_wins(comps: list[Comparison]) -> str:
+    """', published: VPT-deep ahead on k of n of these tasks' for the VTAB-1k tasks among ``comps``."""
+    pub = published_numbers()
+    tasks = [c.task for c in comps if c.ft.is_vtab and c.task in pub.get("full", {})]
+    if not tasks:
+        return ""
+    ahead = sum(1 for t in tasks if pub["vpt-deep"][t] > pub["full"][t])
+    return f"; {PUBLISHED_LABEL}: VPT-deep ahead on {ahead} of these {len(tasks)}"
 
 
 def _per_group(comps: list[Comparison]) -> str:
