@@ -203,6 +203,8 @@ def _options(t: Table, allowed: list[str], defaults: dict, has_full: bool, metho
             continue
         if has_full and key in FROM_FULL:
             t.fail(key, "taken from methods.full (FT-then-PT reuses full's selected runs as stage 1)")
+        if (key in FLOAT_OPTIONS or key in INT_OPTIONS) and method == "task_options":
+            t.fail(key, f"not a per-task option; valid keys here: {', '.join(allowed)}")
         if key in FLOAT_OPTIONS or key in INT_OPTIONS:
             t.fail(key, f"{method} does not use it; its options: {', '.join(allowed)}")
     out: dict[str, tuple[Any, ...]] = {}
@@ -225,8 +227,11 @@ def _tune(t: Table, epochs: int) -> TuneSpec:
     mode = t.get("early_stopping", "str", "none", check=one_of("none", "sha", "asha"))
     eta = t.get("eta", "int", 3, check=at_least(2))
     min_epochs = t.get("min_epochs", "int", max(1, epochs // eta**2), check=at_least(1))
-    if min_epochs >= epochs and mode != "none":
-        t.fail("min_epochs", f"must be < training.epochs ({epochs}) for early stopping, got {min_epochs}")
+    if 2 * min_epochs > epochs and mode != "none":
+        t.fail(
+            "min_epochs",
+            f"must be <= training.epochs / 2 ({epochs // 2}) for early stopping, got {min_epochs}",
+        )
     t.done()
     return TuneSpec("none" if mode == "none" else "sha", eta, min_epochs)
 

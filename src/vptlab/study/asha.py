@@ -18,15 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vptlab.study.plan import run_id_of
 from vptlab.study.select import rank_key
 
 ENDED_BADLY = ("diverged", "failed")
 
 
 def rungs(epochs: int, min_epochs: int, eta: int) -> tuple[int, ...]:
-    """Rung epochs: ``min_epochs * eta^k`` while a further rung still fits, then ``epochs``."""
+    """Rung epochs: ``min_epochs * eta^k`` while at least half the schedule remains after it, then ``epochs``."""
     out, r = [], min_epochs
-    while r * eta <= epochs and r < epochs:
+    while 2 * r <= epochs:
         out.append(r)
         r *= eta
     return (*out, epochs)
@@ -72,22 +73,22 @@ def halving_step(
     alive = list(configs)
     for i, r in enumerate(rung_epochs):
         last = i == len(rung_epochs) - 1
-        waiting = [c for c in alive if not _reached(result_of(c.run_id), r, last)]
+        waiting = [c for c in alive if not _reached(result_of(run_id_of(c)), r, last)]
         if waiting:
             until = None if last else r
             for c in waiting:
-                result = result_of(c.run_id)
+                result = result_of(run_id_of(c))
                 (step.restart if result and result["status"] == "pruned" else step.train).append((c, until))
             return step
         if last:
             break
-        kept = _best(alive, result_of, val_at, r, keep_count(len(alive), eta))
+        kept = _best(alive, val_at, r, keep_count(len(alive), eta))
         for c in alive:
-            result = result_of(c.run_id)
+            result = result_of(run_id_of(c))
             if c not in kept and result and result["status"] == "partial":
                 step.prune.append(
                     (
-                        c.run_id,
+                        run_id_of(c),
                         f"successive halving: not in the best {len(kept)} of "
                         f"{len(alive)} at epoch {r} (eta {eta})",
                     )
@@ -109,16 +110,17 @@ def _reached(result: dict | None, r: int, last: bool) -> bool:
     return int(result.get("epochs_done") or 0) >= r
 
 
-def _best(alive: list[Any], result_of, val_at, r: int, k: int) -> list[Any]:
-    """The ``k`` best configs by validation top-1 at epoch ``r``; runs that diverged or failed never continue."""
+def _best(alive: list[Any], val_at, r: int, k: int) -> list[Any]:
+    """The ``k`` best configs by validation top-1 after ``r`` epochs.
+
+    Only what was known at epoch ``r`` counts: a run that diverged later is ranked by its accuracy at ``r`` (so
+    a decision never changes after the fact); one that diverged before ``r`` has no accuracy there and never
+    continues."""
     scored = []
     for c in alive:
-        result = result_of(c.run_id) or {}
-        if result.get("status") in ENDED_BADLY:
-            continue
-        value = val_at(c.run_id, r)
+        value = val_at(run_id_of(c), r)
         if value is not None and math.isfinite(value):
-            scored.append((rank_key({"config": _cfg_dict(c), "run_id": c.run_id}, value), c))
+            scored.append((rank_key({"config": _cfg_dict(c), "run_id": run_id_of(c)}, value), c))
     scored.sort(key=lambda item: item[0])
     return [c for _, c in scored[:k]]
 

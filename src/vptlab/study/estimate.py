@@ -9,11 +9,13 @@ Hours come from a throughput (images/s) stated on the command line or measured a
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from vptlab.errors import UserError
 from vptlab.train.config import RunConfig
 
 try:
@@ -56,10 +58,11 @@ class Cost:
 
 
 def split_sizes(cfg: RunConfig, num_classes: int | None) -> tuple[int | None, int | None]:
-    """(train, val) sizes of a run's data regime and stage, without loading any data."""
+    """(train, val) sizes of a run's data regime and stage, without decoding any image."""
     kind, _, value = cfg.regime.partition(":")
     if kind == "standard":
-        train, val = 800, 200
+        folder = folder_sizes(cfg.data)
+        train, val = (folder["train"], folder["val"]) if folder else (800, 200)
     elif kind == "kshot":
         if num_classes is None:
             return None, None
@@ -70,9 +73,11 @@ def split_sizes(cfg: RunConfig, num_classes: int | None) -> tuple[int | None, in
 
 
 def test_size(source: str, task: str) -> int | None:
-    """The task's test-set size where it is known without reading the data (VTAB-1k, the synthetic set)."""
+    """The task's test-set size where it is known without decoding images (VTAB-1k, synthetic, folders)."""
     if source.startswith("vtab1k:"):
         return VTAB1K_TEST_SIZES.get(task)
+    if source.startswith("folder:"):
+        return (folder_sizes(source) or {}).get("test")
     if source == "synthetic":
         try:
             from vptlab.data import synthetic
@@ -83,11 +88,40 @@ def test_size(source: str, task: str) -> int | None:
     return None
 
 
+@functools.cache
+def folder_sizes(source: str) -> dict[str, int] | None:
+    """Split sizes of a ``folder:PATH`` source (its file lists only), None for other sources or on error."""
+    if not source.startswith("folder:"):
+        return None
+    from vptlab.data.sources import parse_source
+
+    try:
+        from vptlab.data.folders import parse_options, read_folder
+
+        src = parse_source(source)
+        folder = read_folder(src.path, parse_options(src.options))
+    except UserError:
+        return None
+    return {name: len(items) for name, items in folder.splits.items()}
+
+
 def num_classes(source: str, task: str) -> int | None:
     from vptlab.study._parse import known_task_infos
 
     info = known_task_infos(source).get(task)
+    if info is None and source.startswith("folder:"):
+        return _folder_classes(source)
     return info.num_classes if info else None
+
+
+@functools.cache
+def _folder_classes(source: str) -> int | None:
+    from vptlab.data.sources import list_tasks
+
+    try:
+        return list_tasks(source)[0].num_classes
+    except (UserError, IndexError):
+        return None
 
 
 def run_cost(cfg: RunConfig, epochs: int | None = None, test_every: int | None = None) -> Cost:

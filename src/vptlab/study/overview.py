@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from vptlab.study.asha import halving_epochs, keep_count, rungs
 from vptlab.study.estimate import Cost, run_cost
-from vptlab.study.plan import Group, final_configs, study_groups, tune_configs
+from vptlab.study.plan import Group, final_configs, run_id_of, study_groups, tune_configs
 from vptlab.study.spec import StudySpec
 from vptlab.study.state import ENDED, GroupState, StudyView, study_state
 from vptlab.train.config import RunConfig
@@ -77,7 +77,7 @@ def _halving_cost(spec: StudySpec, cfg: RunConfig, n: int) -> Cost:
 
 
 def _count_ended(configs: list, view: StudyView) -> int:
-    return sum(1 for c in configs if (r := view.result_of(c.run_id)) is not None and r["status"] in ENDED)
+    return sum(1 for c in configs if (r := view.result_of(run_id_of(c))) is not None and r["status"] in ENDED)
 
 
 def totals(plans: list[GroupPlan]) -> dict[str, int]:

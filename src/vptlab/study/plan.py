@@ -9,6 +9,7 @@ known only once ``full`` is selected (its ``ft_lr``/``ft_wd`` are the ones selec
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -69,8 +70,29 @@ def grid_points(method: MethodSpec, task: str) -> list[dict[str, Any]]:
     return [dict(zip(names, values)) for values in itertools.product(*(axes[n] for n in names))]
 
 
+def run_id_of(cfg: RunConfig) -> str:
+    """``cfg.run_id``, remembered: a study asks for the ids of the same configs after every finished run."""
+    try:
+        return _run_id(cfg)
+    except TypeError:  # an unhashable config (a dict-valued backbone argument): compute it each time
+        return cfg.run_id
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _run_id(cfg: RunConfig) -> str:
+    return cfg.run_id
+
+
 def tune_configs(spec: StudySpec, group: Group, full_selected: RunConfig | None = None) -> list[RunConfig]:
     """The group's tune grid (resolved).  FT-then-PT needs ``full_selected``: the selected full tune config."""
+    try:
+        return list(_tune_configs(spec, group, full_selected))
+    except TypeError:  # unhashable spec values
+        return list(_tune_configs.__wrapped__(spec, group, full_selected))
+
+
+@functools.lru_cache(maxsize=1024)
+def _tune_configs(spec: StudySpec, group: Group, full_selected: RunConfig | None) -> tuple[RunConfig, ...]:
     method = spec.method(group.method)
     if method is None:
         raise ValueError(f"{group.method} is not in the study")
@@ -82,7 +104,7 @@ def tune_configs(spec: StudySpec, group: Group, full_selected: RunConfig | None 
     }
     if group.method == "ft-then-pt" and full_selected is not None:
         fields |= stage1_fields(full_selected)
-    return [RunConfig(**fields, **point).resolved() for point in grid_points(method, group.task)]
+    return tuple(RunConfig(**fields, **point).resolved() for point in grid_points(method, group.task))
 
 
 def stage1_fields(full_cfg: RunConfig) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from vptlab.study.estimate import (
     stated_throughput,
 )
 from vptlab.study.overview import GroupPlan, plan_groups, total_cost, totals
+from vptlab.study.plan import run_id_of
 from vptlab.study.spec import StudySpec
 from vptlab.study.state import StudyView, study_state
 
@@ -148,8 +149,8 @@ def _run_list(spec: StudySpec, view: StudyView) -> list[str]:
     rows = [["run_id", "stage", "method", "task", "regime", "seed", "lr", "wd", "status"]]
     for state in study_state(spec, view):
         for cfg in (*state.tune, *state.finals):
-            result = view.result_of(cfg.run_id)
-            rows.append([cfg.run_id, cfg.stage, cfg.method, cfg.task, cfg.regime, str(cfg.seed), f"{cfg.lr:g}",
+            result = view.result_of(run_id_of(cfg))
+            rows.append([run_id_of(cfg), cfg.stage, cfg.method, cfg.task, cfg.regime, str(cfg.seed), f"{cfg.lr:g}",
                          f"{cfg.wd:g}", result["status"] if result else "todo"])  # fmt: skip
         if state.phase == "waiting":
             rows.append(["-", "tune", state.group.method, state.group.task, state.group.regime, "-", "-", "-",

@@ -22,6 +22,7 @@ from vptlab.store.study import SPEC_FILE, SUMMARY_FILE, StudyStore
 from vptlab.study.estimate import run_cost
 from vptlab.study.executors.base import Executor, Outcome, make_executor
 from vptlab.study.overview import plan_groups, total_cost
+from vptlab.study.plan import run_id_of
 from vptlab.study.spec import StudySpec, spec_to_dict
 from vptlab.study.state import GroupState, Job, StudyView, study_state
 from vptlab.study.summary import summarize, summary_table
@@ -180,5 +181,5 @@ class _Driver:
         cost = 0
         for state in study_state(self.spec, self.view):
             for cfg in (*state.tune, *state.finals):
-                cost += self._cost(Job(cfg), self.store.result_of(cfg.run_id))
+                cost += self._cost(Job(cfg), self.store.result_of(run_id_of(cfg)))
         return cost

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vptlab.study.asha import halving_step, rungs
-from vptlab.study.plan import Group, final_configs, study_groups, tune_configs
+from vptlab.study.plan import Group, final_configs, run_id_of, study_groups, tune_configs
 from vptlab.study.select import Selection, select_best
 from vptlab.study.spec import StudySpec
 from vptlab.train.config import RunConfig
@@ -31,7 +31,7 @@ class Job:
 
     @property
     def run_id(self) -> str:
-        return self.cfg.run_id
+        return run_id_of(self.cfg)
 
 
 @dataclass
@@ -75,20 +75,20 @@ def _group_state(spec: StudySpec, view: StudyView, group: Group, done: dict[Grou
         return state
     full_cfg = _selected_cfg(full) if full is not None else None
     state.tune = tune_configs(spec, group, full_cfg)
-    stage1 = full_cfg.run_id if full_cfg is not None else None
+    stage1 = run_id_of(full_cfg) if full_cfg is not None else None
     if not _tune_stage(spec, view, state, stage1):
         return state
     state.finals = final_configs(spec, _selected_cfg(state))
-    pending = [c for c in state.finals if not _ended(view.result_of(c.run_id))]
+    pending = [c for c in state.finals if not _ended(view.result_of(run_id_of(c)))]
     if not pending:
         state.phase = "done"
         return state
     state.phase = "final"
-    full_finals = {c.seed: c.run_id for c in full.finals} if full is not None else {}
+    full_finals = {c.seed: run_id_of(c) for c in full.finals} if full is not None else {}
     for cfg in pending:
         s1 = full_finals.get(cfg.seed)
         if s1 is None or _ended(view.result_of(s1)):  # ft-then-pt waits for its stage-1 full run
-            state.jobs.append(Job(cfg, None, s1, _is_pruned(view.result_of(cfg.run_id))))
+            state.jobs.append(Job(cfg, None, s1, _is_pruned(view.result_of(run_id_of(cfg)))))
     return state
 
 
@@ -107,13 +107,13 @@ def _tune_stage(spec: StudySpec, view: StudyView, state: GroupState, stage1: str
         state.jobs += [Job(c, until, stage1, restart=True) for c, until in step.restart]
         candidates = step.survivors if step.done else None
     else:
-        pending = [c for c in state.tune if not _ended(view.result_of(c.run_id), allow_pruned=False)]
-        state.jobs = [Job(c, None, stage1, _is_pruned(view.result_of(c.run_id))) for c in pending]
+        pending = [c for c in state.tune if not _ended(view.result_of(run_id_of(c)), allow_pruned=False)]
+        state.jobs = [Job(c, None, stage1, _is_pruned(view.result_of(run_id_of(c)))) for c in pending]
         candidates = None if pending else state.tune
     if candidates is None:
         return False
-    results = [r for c in state.tune if (r := view.result_of(c.run_id)) is not None]
-    survivors = {c.run_id for c in candidates}
+    results = [r for c in state.tune if (r := view.result_of(run_id_of(c))) is not None]
+    survivors = {run_id_of(c) for c in candidates}
     state.selection = select_best([r for r in results if r["run_id"] in survivors] or results)
     if state.selection.status != "selected":
         state.phase = state.selection.status

@@ -11,6 +11,7 @@ from typing import Any
 
 from vptlab.study.estimate import Cost, fmt_count, run_cost
 from vptlab.study.overview import plan_groups
+from vptlab.study.plan import run_id_of
 from vptlab.study.spec import StudySpec
 from vptlab.study.state import GroupState, StudyView
 
@@ -37,7 +38,7 @@ def _group_summary(state: GroupState, view: StudyView, skip_reason: str | None) 
         cfg = state.selection.config
         out["selected"] = {k: cfg.get(k) for k in SELECTED_KEYS if cfg.get(k) is not None}
         out["selected_val_top1"] = state.selection.result["metrics"].get("val_top1")
-    finals = [view.result_of(c.run_id) for c in state.finals]
+    finals = [view.result_of(run_id_of(c)) for c in state.finals]
     finals = [r for r in finals if r is not None]
     tests = [r["metrics"]["test_top1"] for r in finals if r["status"] == "ok" and "test_top1" in r["metrics"]]
     out["finals"] = {
@@ -58,11 +59,11 @@ def _compute(spec: StudySpec, states: list[GroupState], view: StudyView) -> dict
     full_grid = sum((p.tune_cost_full_grid for p in plan_groups(spec, view)), Cost())
     for state in states:
         for cfg in state.tune:
-            result = view.result_of(cfg.run_id)
+            result = view.result_of(run_id_of(cfg))
             if result is not None:
                 used += run_cost(cfg, epochs=int(result.get("epochs_done") or 0))
         for cfg in state.finals:
-            result = view.result_of(cfg.run_id)
+            result = view.result_of(run_id_of(cfg))
             if result is not None:
                 finals += run_cost(cfg, epochs=int(result.get("epochs_done") or 0))
     return {
