@@ -271,17 +271,21 @@ def advise(
     """Recommend VPT or FT for ``data`` with its evidence (see the module docstring)."""
     from vptlab.analysis.features import extractor_image_size, make_extractor
     from vptlab.analysis.fid import fid_from_stats, image_set_stats
-    from vptlab.analysis.task_fid import pretraining_stats, task_train_images
+    from vptlab.analysis.task_fid import check_pretraining, pretraining_stats, task_train_images
 
     if objective not in OBJECTIVES:
         raise UserError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    if study and not Path(study).is_dir():
+        raise UserError(f"--study {study}: no such folder")
+    check_pretraining(backbone, pretrain_stats)
     extractor = make_extractor(
         features, backbone=backbone, checkpoint=checkpoint, inception_weights=inception_weights, device=device
     )
-    pretrain = pretraining_stats(backbone, extractor, pretrain_stats)
-    source, task = parse_data(data)
+    source, task = parse_data(data)  # the user's data first: its mistakes are the likeliest and cheap to find
     images = task_train_images(source, task, extractor_image_size(extractor))
-    fid = fid_from_stats(image_set_stats(images, extractor), pretrain)
+    data_stats = image_set_stats(images, extractor)
+    pretrain = pretraining_stats(backbone, extractor, pretrain_stats)
+    fid = fid_from_stats(data_stats, pretrain)
     study_fids = _study_fids(study, extractor, pretrain) if study else {}
     threshold, threshold_source = _threshold(
         fid_threshold, study_fids, extractor, pretrain, backbone, pretrain_stats

@@ -27,7 +27,7 @@ _INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
 def _batches(images: np.ndarray, batch_size: int):
     for start in range(0, len(images), batch_size):
-        yield np.ascontiguousarray(images[start : start + batch_size])
+        yield np.array(images[start : start + batch_size])  # a writable copy (memmaps are read-only)
 
 
 def _unit_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -9,6 +9,7 @@ cached per (set manifest, feature extractor): the pretraining side is computed o
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -140,7 +141,7 @@ def image_set_stats(
     use_cache: bool = True,
 ) -> FIDStats:
     """Statistics of ``images`` under ``extractor``, cached by the set's manifest and the extractor's key."""
-    cache_file = Path(cache_dir or stats_cache_dir()) / _safe(extractor.key) / f"{images.manifest}.npz"
+    cache_file = _cache_file(cache_dir, extractor, images.manifest)
     if use_cache and cache_file.is_file():
         cached = load_stats(cache_file)
         if cached.count == len(images):
@@ -149,6 +150,10 @@ def image_set_stats(
     if use_cache:
         save_stats(cache_file, stats)
     return stats
+
+
+def _cache_file(cache_dir: str | Path | None, extractor: FeatureExtractor, name: str) -> Path:
+    return Path(cache_dir or stats_cache_dir()) / _safe(extractor.key) / f"{name}.npz"
 
 
 def _safe(key: str) -> str:
@@ -161,13 +166,20 @@ def set_stats(
 ) -> FIDStats:
     """Statistics of the image set ``spec`` names (or read from it, if it is a ``.npz`` statistics file)."""
     from vptlab.analysis.features import extractor_image_size
-    from vptlab.analysis.imagesets import check_spec, is_stats_file, load_image_set
+    from vptlab.analysis.imagesets import check_spec, is_stats_file, load_image_set, spec_cache_key
 
     check_spec(spec)
     if is_stats_file(spec):
         return load_stats(spec)
-    images = load_image_set(spec, extractor_image_size(extractor))
-    return image_set_stats(images, extractor, cache_dir=cache_dir)
+    size = extractor_image_size(extractor)
+    key = spec_cache_key(spec, size)
+    keyed = _cache_file(cache_dir, extractor, hashlib.sha256(key.encode()).hexdigest()[:16]) if key else None
+    if keyed is not None and keyed.is_file():
+        return load_stats(keyed)  # a generated set: no need to generate it again
+    stats = image_set_stats(load_image_set(spec, size), extractor, cache_dir=cache_dir)
+    if keyed is not None:
+        save_stats(keyed, stats)
+    return stats
 
 
 def compute_fid(

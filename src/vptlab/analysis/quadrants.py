@@ -11,13 +11,14 @@ disparity with low FID), FT in the fourth (classification far from the pretraini
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
-from vptlab.analysis._plot import WINNER_COLORS, new_figure
 from vptlab.analysis.results import GROUP_ORDER, Comparison
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: the advisor needs only the rule
+    from matplotlib.figure import Figure
 
 DISPARITY = {"classification": "low", "structured": "high"}
 LEVELS = ("low", "high")
@@ -137,6 +138,8 @@ def quadrant_rows_markdown(placed: list[TaskQuadrant]) -> str:
 
 def figure3(placed: list[TaskQuadrant], threshold: float, title: str = "") -> Figure:
     """Bars of FID per task, coloured by winner, hatched when the objective is structured, grouped by group."""
+    from vptlab.analysis._plot import WINNER_COLORS, new_figure
+
     ordered = sorted(placed, key=lambda q: (_group_rank(q.comparison.group), q.task))
     fig = new_figure(max(6.0, 0.45 * len(ordered) + 2.5), 4.2)
     ax = fig.add_subplot()
@@ -184,6 +187,9 @@ def _group_rank(group: str) -> int:
 
 def _legend_handles(threshold: float) -> list:
     from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from vptlab.analysis._plot import WINNER_COLORS
 
     return [
         Patch(facecolor=WINNER_COLORS["VPT"], edgecolor="black", label="VPT wins"),

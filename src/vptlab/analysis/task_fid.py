@@ -25,17 +25,26 @@ def pretraining_stats(
     backbone: str, extractor: InceptionFeatures | BackboneFeatures, stats_file: str | Path | None = None
 ) -> FIDStats:
     """The pretraining side: ``stats_file`` if given, else the upstream set of a backbone we ship."""
+    check_pretraining(backbone, stats_file)
     if stats_file is not None:
         return load_stats(stats_file)
-    if backbone == TINY:
-        stats = set_stats(UPSTREAM, extractor)
-        return FIDStats(
-            stats.mu, stats.sigma, stats.count, stats.features, f"{UPSTREAM} ({TINY}'s pretraining set)"
-        )
-    raise UserError(
-        f"the pretraining data of backbone {backbone!r} is not available here; pass --pretrain-stats PATH.npz "
-        "(mu/sigma of the pretraining set, e.g. ImageNet-21k, computed with the same --features)"
+    stats = set_stats(UPSTREAM, extractor)
+    return FIDStats(
+        stats.mu, stats.sigma, stats.count, stats.features, f"{UPSTREAM} ({TINY}'s pretraining set)"
     )
+
+
+def check_pretraining(backbone: str, stats_file: str | Path | None) -> None:
+    """Fail before any heavy work when the pretraining side cannot be had."""
+    if stats_file is not None:
+        if not Path(stats_file).is_file():
+            raise UserError(f"--pretrain-stats {stats_file}: no such file")
+        return
+    if backbone != TINY:
+        raise UserError(
+            f"the pretraining data of backbone {backbone!r} is not available here; pass --pretrain-stats "
+            "PATH.npz (mu/sigma of the pretraining set, e.g. ImageNet-21k, computed with the same --features)"
+        )
 
 
 def task_train_images(source: str, task: str, image_size: int) -> ImageSet:
