@@ -14,17 +14,26 @@ from vptlab.errors import UserError
 SPLIT_SIZES = {"train800": 800, "val200": 200, "train800val200": 1000, "test": 300, "pool": 3000}
 
 
-def _fake_synthetic() -> types.SimpleNamespace:
+def _fake_synthetic(sizes: dict[str, int] = SPLIT_SIZES) -> types.SimpleNamespace:
     """The synthetic module's interface (SYNTHETIC_TASKS, generate), with images that encode split and index."""
     tasks = {"blobs": TaskInfo("blobs", "natural", "classification", 4)}
+    calls = []
 
     def generate(task: str, split: str, image_size: int = 32, seed: int = 0) -> ImageSet:
-        n = SPLIT_SIZES[split]
+        calls.append(split)
+        if split == "train800val200":  # as the real generator: exactly train800 then val200
+            parts = [generate(task, s, image_size, seed) for s in ("train800", "val200")]
+            return ImageSet.concat(parts, split)
+        n = sizes[split]
         images = np.zeros((n, image_size, image_size, 3), np.uint8)
-        images[:, 0, 0, 0] = list(SPLIT_SIZES).index(split)
+        images[:, 0, 0, 0] = list(sizes).index(split)
+        images[:, 0, 0, 1] = np.arange(n) % 256
+        images[:, 0, 0, 2] = np.arange(n) // 256
         return ImageSet(images, np.arange(n) % 4, f"{task}-{split}-{image_size}-{seed}", split)
 
-    return types.SimpleNamespace(SYNTHETIC_TASKS=tasks, generate=generate)
+    return types.SimpleNamespace(
+        calls=calls, SYNTHETIC_TASKS=tasks, generate=generate, GENERATOR_VERSION="t", __file__=__file__
+    )
 
 
 @pytest.fixture
@@ -101,12 +110,14 @@ def test_synthetic_standard_stages(fake_synthetic):
     assert tune.record["source"] == "synthetic" and tune.record["interpolation"] is None
 
 
-def test_synthetic_size_draws_from_the_pool(fake_synthetic):
+def test_synthetic_size_draws_from_train800val200_and_the_pool(fake_synthetic):
     data = load_task("synthetic", "blobs", regime="size:2000", image_size=4)
     assert (len(data.train), len(data.val)) == (2000, 500)
-    assert set(data.train.images[:, 0, 0, 0].tolist()) == {4}  # pool
+    assert set(data.train.images[:, 0, 0, 0].tolist()) == {0, 1, 4}  # train800val200, pool
+    assert data.record["size"]["pool_size"] == 4000
     with pytest.raises(
-        UserError, match=r"size:4000 on blobs: the pool \(pool\) holds 3000 .* largest possible N is 2400"
+        UserError,
+        match=r"size:4000 on blobs: the pool \(train800val200 \+ pool\) holds 4000 .* largest possible N is 3200",
     ):
         load_task("synthetic", "blobs", regime="size:4000", image_size=4)
 
@@ -122,6 +133,41 @@ def test_synthetic_unknown_task(fake_synthetic):
     assert [t.name for t in list_tasks("synthetic")] == ["blobs"]
 
 
+def test_synthetic_splits_are_generated_once_then_cached(fake_synthetic, cache_dir):
+    load_task("synthetic", "blobs", image_size=4, cache_dir=cache_dir)
+    first = list(fake_synthetic.calls)
+    again = load_task("synthetic", "blobs", image_size=4, cache_dir=cache_dir)
+    assert first == ["train800", "val200", "test"] and fake_synthetic.calls == first
+    assert isinstance(again.train.images, np.memmap)
+    load_task("synthetic", "blobs", image_size=5, cache_dir=cache_dir)
+    assert len(fake_synthetic.calls) == 6  # another size is another entry
+
+
+def test_exported_folder_with_pool_gives_the_same_size_draws(monkeypatch, tmp_path, cache_dir):
+    """The size pool of synthetic data and of its exported folder hold the same images in the same order."""
+    from vptlab.data.vtab1k import write_task_folder
+
+    small = {"train800": 40, "val200": 12, "train800val200": 52, "test": 8, "pool": 60}
+    fake = _fake_synthetic(small)
+    monkeypatch.setattr(sources, "_synthetic", lambda: fake)
+    info = fake.SYNTHETIC_TASKS["blobs"]
+    write_task_folder(tmp_path / "vtab", "blobs", lambda s: fake.generate("blobs", s, 6), info=info)
+    kw = {"regime": "size:80", "split_seed": 7, "image_size": 6, "cache_dir": cache_dir}
+    direct = load_task("synthetic", "blobs", **kw)
+    exported = load_task(f"vtab1k:{tmp_path / 'vtab'}", "blobs", **kw)
+    np.testing.assert_array_equal(direct.train.images, exported.train.images)
+    np.testing.assert_array_equal(direct.val.labels, exported.val.labels)
+
+
+def test_real_synthetic_source_loads_a_task():
+    syn = _real_synthetic()
+    name = next(iter(syn.SYNTHETIC_TASKS))
+    data = load_task("synthetic", name, image_size=16)
+    assert (len(data.train), len(data.val)) == (800, 200) and len(data.test) >= 1000
+    assert data.train.images.shape[1:] == (16, 16, 3)
+
+
+@pytest.mark.slow
 def test_real_synthetic_source_loads_every_task():
     syn = _real_synthetic()
     for name in syn.SYNTHETIC_TASKS:
@@ -138,10 +184,7 @@ def test_exported_synthetic_task_loads_back_identically(tmp_path, cache_dir):
 
     syn = _real_synthetic()
     task = next(iter(syn.SYNTHETIC_TASKS))
-    assert (
-        main(["data", "export-synthetic", task, str(tmp_path / "vtab"), "--image-size", "16", "--no-pool"])
-        == 0
-    )
+    assert main(["data", "export-synthetic", task, str(tmp_path / "vtab"), "--image-size", "16"]) == 0
     direct = load_task("synthetic", task, image_size=16)
     via_files = load_task(f"vtab1k:{tmp_path / 'vtab'}", task, image_size=16, cache_dir=cache_dir)
     np.testing.assert_array_equal(direct.train.images, via_files.train.images)

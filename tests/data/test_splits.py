@@ -108,7 +108,9 @@ def test_kshot_same_seed_same_draw_other_seed_other_draw():
 
 
 def test_kshot_too_few_in_a_class_names_it():
-    with pytest.raises(UserError, match=r"kshot:3 on toy: class 0 has 2 images in the val200 pool .*needs 3"):
+    with pytest.raises(
+        UserError, match=r"kshot:3 on toy: class 0 has 2 image\(s\) in the val200 pool .*needs 3"
+    ):
         select("kshot:3", "tune", _pools(), INFO, 0)
 
 

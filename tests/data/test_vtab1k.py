@@ -202,3 +202,39 @@ def test_check_clean_root_has_no_problems(vtab_root):
 def test_check_unknown_task_is_a_user_error(vtab_root):
     with pytest.raises(UserError, match="unknown VTAB-1k task"):
         check_root(vtab_root, "nope")
+
+
+# --- tasks outside the VTAB-1k table (task.json) ----------------------------------------------------------
+
+
+def test_a_task_folder_with_task_json(tmp_path, cache_dir):
+    folder = make_vtab(tmp_path / "vtab", task="widgets")
+    (folder / "task.json").write_text('{"group": "specialized", "objective": "structured", "num_classes": 4}')
+    make_vtab(tmp_path / "vtab")  # and a VTAB-1k task beside it
+    assert [t.name for t in list_tasks(str(tmp_path / "vtab"))] == [TASK, "widgets"]
+    data = load_task(str(folder), "widgets", image_size=8, cache_dir=cache_dir)
+    assert (data.info.group, data.info.objective, len(data.train)) == ("specialized", "structured", 16)
+    assert check_root(tmp_path / "vtab").all_problems() == []
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("{", "not valid JSON"),
+        ('{"group": "natural"}', "expected {"),
+        ('{"group": "odd", "objective": "structured", "num_classes": 4}', "group must be one of"),
+    ],
+)
+def test_bad_task_json_names_the_file(tmp_path, text, match):
+    folder = make_vtab(tmp_path / "vtab", task="widgets")
+    (folder / "task.json").write_text(text)
+    with pytest.raises(UserError, match=rf"widgets/task\.json: .*{match}"):
+        load_task(f"vtab1k:{tmp_path / 'vtab'}", "widgets")
+
+
+def test_a_folder_without_task_json_is_not_a_task(tmp_path):
+    make_vtab(tmp_path / "vtab", task="widgets")
+    with pytest.raises(
+        UserError, match=r"unknown VTAB-1k task 'widgets' \(and no .*task\.json describing it\)"
+    ):
+        load_task(f"vtab1k:{tmp_path / 'vtab'}", "widgets")

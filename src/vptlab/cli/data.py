@@ -218,23 +218,15 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("task", help="a synthetic task (see 'vptlab data list')")
     p.add_argument("dir", help="the VTAB-1k root to write into (DIR/TASK/...)")
     p.add_argument("--image-size", type=int, default=32, help="image size in pixels (default 32)")
-    p.add_argument("--no-pool", action="store_true", help="do not write pool.txt (the data-size pool)")
+    p.add_argument("--pool", action="store_true", help="also write pool.txt (25,000 images, for size:N)")
     p.set_defaults(func=_cmd_export)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from vptlab.data import synthetic
+    from vptlab.data.synthetic import export_synthetic
 
-    if args.task not in synthetic.SYNTHETIC_TASKS:
-        raise UserError(
-            f"unknown synthetic task {args.task!r}; known tasks: {', '.join(synthetic.SYNTHETIC_TASKS)}"
-        )
-
-    def get(split: str):
-        if split == vtab1k.POOL and args.no_pool:
-            return None
-        return synthetic.generate(args.task, split, image_size=args.image_size, seed=SYNTHETIC_DATA_SEED)
-
-    folder = vtab1k.write_task_folder(args.dir, args.task, get)
+    folder = export_synthetic(
+        args.task, args.dir, image_size=args.image_size, seed=SYNTHETIC_DATA_SEED, include_pool=args.pool
+    )
     print(f"wrote {folder} (load it with vtab1k:{args.dir})")
     return 0

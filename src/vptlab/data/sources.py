@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from vptlab.data.folders import parse_options, read_folder, saved_split_dir
 from vptlab.data.images import ImageList, check_interpolation
 from vptlab.data.splits import Pools, Selection, check_stage, parse_regime, select
 from vptlab.data.tasks import vtab1k_tasks
-from vptlab.data.vtab1k import LoadOptions, find_tasks, has_split_files, is_vtab_root, vtab_pools
+from vptlab.data.vtab1k import TASK_FILE, LoadOptions, find_tasks, has_split_files, is_vtab_root, vtab_pools
 from vptlab.errors import UserError
 
 SOURCE_FORMS = "'synthetic', 'vtab1k:ROOT', 'folder:PATH' or an existing path"
@@ -62,8 +63,12 @@ def parse_source(source: str | os.PathLike) -> Source:
         raise UserError(f"data source {text!r} not found; expected {SOURCE_FORMS}")
     if is_vtab_root(path):
         return Source("vtab1k", path)
-    if path.is_dir() and path.name in vtab1k_tasks() and has_split_files(path):
-        return Source("vtab1k", path.parent)
+    if (
+        path.is_dir()
+        and has_split_files(path)
+        and (path.name in vtab1k_tasks() or (path / TASK_FILE).is_file())
+    ):
+        return Source("vtab1k", path.parent)  # one task folder of a root
     return Source("folder", path)
 
 
@@ -176,23 +181,47 @@ def _synthetic():
 
 
 def _synthetic_pools(task: str, image_size: int, cache_dir: Any) -> tuple[TaskInfo, Pools, dict[str, Any]]:
+    """The synthetic task's splits, generated once per size and cached; the size pool is train800val200 + pool
+    (the same images, in the same order, as an exported folder with pool.txt, so both give the same draws)."""
     syn = _synthetic()
     if task not in syn.SYNTHETIC_TASKS:
         raise UserError(f"unknown synthetic task {task!r}; known tasks: {', '.join(syn.SYNTHETIC_TASKS)}")
 
     @functools.cache
     def gen(split: str) -> ImageSet:
-        return syn.generate(task, split, image_size=image_size, seed=SYNTHETIC_DATA_SEED)
+        key = {
+            "generator": "vptlab.synthetic",
+            "code": _synthetic_code_digest(syn),
+            "task": task,
+            "split": split,
+            "image_size": image_size,
+            "seed": SYNTHETIC_DATA_SEED,
+        }
+        make = functools.partial(syn.generate, task, split, image_size=image_size, seed=SYNTHETIC_DATA_SEED)
+        return cache.cached_imageset(key, make, cache_dir=cache_dir)
 
     pools = Pools(
         train=lambda: gen("train800"),
         val=lambda: gen("val200"),
         trainval=lambda: gen("train800val200"),
         test=lambda: gen("test"),
-        size_pool=lambda: gen("pool"),
-        size_pool_name="pool",
+        size_pool=lambda: ImageSet.concat([gen("train800val200"), gen("pool")], "train800val200+pool"),
+        size_pool_name="train800val200 + pool",
     )
     return syn.SYNTHETIC_TASKS[task], pools, {"data_seed": SYNTHETIC_DATA_SEED}
+
+
+def _synthetic_code_digest(syn: Any) -> str:
+    """The generator's version and a hash of its source files: a changed generator never reads stale images."""
+    return _digest_folder(Path(syn.__file__).parent, str(getattr(syn, "GENERATOR_VERSION", "")))
+
+
+@functools.cache
+def _digest_folder(folder: Path, version: str) -> str:
+    h = hashlib.sha256(version.encode())
+    for path in sorted(folder.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 # --- a user's folder ---------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def kshot_indices(
     for c in range(num_classes):
         if counts[c] < k:
             raise UserError(
-                f"kshot:{k} on {task}: class {c} has {counts[c]} images in the {pool} pool ({len(labels)} images), "
+                f"kshot:{k} on {task}: class {c} has {counts[c]} image(s) in the {pool} pool ({len(labels)} images), "
                 f"needs {k}; every class must have at least K images in both the train and val pools"
             )
         chosen.append(rng.choice(np.flatnonzero(labels == c), size=k, replace=False))

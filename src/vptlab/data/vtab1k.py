@@ -1,7 +1,8 @@
 """VTAB-1k in its common image-folder release: ``<root>/<task>/{train800,val200,train800val200,test}.txt``.
 
 Each split file holds lines ``relative/path label`` with paths relative to ``<root>/<task>/``; task names, groups,
-objectives and class counts come from :mod:`vptlab.data.tasks`.  A task folder may also hold ``pool.txt`` (same
+objectives and class counts come from :mod:`vptlab.data.tasks`.  A folder of another task in the same format
+(e.g. an exported synthetic task) describes itself in ``<root>/<task>/task.json``.  A task folder may also hold ``pool.txt`` (same
 format): extra labelled images for the data-size study, which must not overlap ``test.txt``; the size regime
 draws from ``train800val200.txt`` plus ``pool.txt``.
 
@@ -14,6 +15,7 @@ first (``vptlab data check``).
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,10 +30,14 @@ from vptlab.data import cache
 from vptlab.data.base import ImageSet, TaskInfo
 from vptlab.data.images import ImageList, raise_problems, read_list_file
 from vptlab.data.splits import Pools
-from vptlab.data.tasks import vtab1k_task, vtab1k_tasks
+from vptlab.data.tasks import vtab1k_tasks
 from vptlab.errors import UserError
 
 SPLITS = ("train800", "val200", "train800val200", "test")
+TASK_FILE = "task.json"
+TASK_JSON_FORM = (
+    '{"group": "natural|specialized|structured", "objective": "classification|structured", "num_classes": N}'
+)
 POOL = "pool"
 CHECK_HINT = "; run 'vptlab data check' to list them all"
 
@@ -41,9 +47,41 @@ def has_split_files(folder: Path) -> bool:
 
 
 def find_tasks(root: str | os.PathLike) -> list[TaskInfo]:
-    """The VTAB-1k tasks present under ``root`` (a folder with at least one split file), in the paper's order."""
+    """The tasks present under ``root`` (folders with split files): VTAB-1k tasks in the paper's order, then
+    other tasks described by a ``task.json``, by name."""
     root = Path(root)
-    return [info for name, info in vtab1k_tasks().items() if has_split_files(root / name)]
+    found = [info for name, info in vtab1k_tasks().items() if has_split_files(root / name)]
+    if root.is_dir():
+        custom = sorted(
+            p for p in root.iterdir() if p.name not in vtab1k_tasks() and (p / TASK_FILE).is_file()
+        )
+        found += [read_task_json(p / TASK_FILE) for p in custom if has_split_files(p)]
+    return found
+
+
+def task_info(root: str | os.PathLike, name: str) -> TaskInfo:
+    """A task's metadata: the VTAB-1k table for its 19 tasks, else ``<root>/<name>/task.json``."""
+    if name in vtab1k_tasks():
+        return vtab1k_tasks()[name]
+    path = Path(root) / name / TASK_FILE
+    if path.is_file():
+        return read_task_json(path)
+    known = ", ".join(vtab1k_tasks())
+    raise UserError(f"unknown VTAB-1k task {name!r} (and no {path} describing it); known tasks: {known}")
+
+
+def read_task_json(path: Path) -> TaskInfo:
+    """``task.json``: ``{"group": ..., "objective": ..., "num_classes": ...}`` for a task outside the table."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        info = TaskInfo(path.parent.name, meta["group"], meta["objective"], int(meta["num_classes"]))
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{path}: expected {TASK_JSON_FORM}") from None
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from None
+    return info
 
 
 def is_vtab_root(path: Path) -> bool:
@@ -56,7 +94,7 @@ def task_folder(root: str | os.PathLike, task: str) -> tuple[TaskInfo, Path]:
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"VTAB-1k root {root} not found (expected a folder holding <task>/train800.txt, ...)")
-    info = vtab1k_task(task)
+    info = task_info(root, task)
     folder = root / task
     if not folder.is_dir():
         present = ", ".join(t.name for t in find_tasks(root)) or "none"
@@ -212,19 +250,18 @@ def check_root(root: str | os.PathLike, task: str | None = None, *, images: bool
         report.problems.append(f"{root}: not a folder")
         return report
     if task is not None:
-        vtab1k_task(task)  # unknown name: UserError listing the known ones
-        names = [task]
+        infos = [task_info(root, task)]  # unknown name: UserError listing the known ones
     else:
-        names = [t.name for t in find_tasks(root)]
-        known = vtab1k_tasks()
+        infos = find_tasks(root)
+        known = {t.name for t in infos}
         for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if sub.name not in known:
-                report.notes.append(f"{sub}: ignored, not a VTAB-1k task folder")
-        if not names:
+                report.notes.append(f"{sub}: ignored, not a VTAB-1k task folder (and no {TASK_FILE})")
+        if not infos:
             report.problems.append(
                 f"{root}: no VTAB-1k task folders (expected <root>/<task>/train800.txt, ...)"
             )
-    report.tasks = [check_task(root / name, vtab1k_task(name), images=images) for name in names]
+    report.tasks = [check_task(root / info.name, info, images=images) for info in infos]
     return report
 
 
@@ -293,25 +330,44 @@ def unreadable_images(lists: Iterable[ImageList]) -> list[str]:
 
 
 def write_task_folder(
-    root: str | os.PathLike, task: str, get: Callable[[str], ImageSet | None], *, ext: str = "png"
+    root: str | os.PathLike,
+    task: str,
+    get: Callable[[str], ImageSet | None],
+    *,
+    info: TaskInfo | None = None,
+    ext: str = "png",
 ) -> Path:
     """Write image sets as a VTAB-1k task folder ``<root>/<task>/`` (image files + split files).
 
     ``get(split)`` returns the set for train800, val200, test and pool (``None``: skip pool);
-    ``train800val200.txt`` is written as train800 + val200, as in the release.  PNG (the default) is lossless,
-    so loading the folder back at the same size gives the same pixels.
+    ``train800val200.txt`` is written as train800 + val200, as in the release.  A task outside the VTAB-1k table
+    also gets a ``task.json`` from ``info`` (default: the synthetic task of that name).  PNG (the default) is
+    lossless, so loading the folder back at the same size gives the same pixels.
     """
     folder = Path(root) / task
+    if task not in vtab1k_tasks():
+        info = info or _synthetic_info(task)
+        fields = {"group": info.group, "objective": info.objective, "num_classes": info.num_classes}
+        atomic_write_text(folder / TASK_FILE, json.dumps(fields, indent=2) + "\n")
     lines: dict[str, list[str]] = {}
     for split in ("train800", "val200", "test", POOL):
         imageset = get(split)
-        if imageset is None:
-            continue
-        lines[split] = _write_images(folder, split, imageset, ext)
+        if imageset is not None:
+            lines[split] = _write_images(folder, split, imageset, ext)
     lines["train800val200"] = lines["train800"] + lines["val200"]
     for split, split_lines in lines.items():
         atomic_write_text(folder / f"{split}.txt", "".join(split_lines))
     return folder
+
+
+def _synthetic_info(task: str) -> TaskInfo:
+    from vptlab.data.synthetic import SYNTHETIC_TASKS
+
+    if task not in SYNTHETIC_TASKS:
+        raise UserError(
+            f"task {task!r} is neither a VTAB-1k nor a synthetic task; pass its TaskInfo as info="
+        )
+    return SYNTHETIC_TASKS[task]
 
 
 def _write_images(folder: Path, split: str, imageset: ImageSet, ext: str) -> list[str]:
