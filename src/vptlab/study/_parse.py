@@ -22,6 +22,8 @@ from vptlab.study.spec import (
     TuneSpec,
 )
 
+TOP_KEYS = ("name", "description", "backbone", "data", "training", "regimes", "task_options", "methods", "tune",
+            "executor")  # fmt: skip
 SCHEDULES = ("step", "epoch")
 PRECISIONS = ("auto", "fp32", "bf16")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
@@ -29,6 +31,7 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
 
 def build_spec(top: Table) -> StudySpec:
     """The whole spec; sections are read in dependency order (tasks before per-task method options)."""
+    top.reject_unknown(TOP_KEYS)
     name = top.get("name", "str", "study")
     description = top.get("description", "str", "")
     backbone = _backbone(top.sub("backbone"))

@@ -105,6 +105,12 @@ class Table:
             self.fail(key, f"must be a finite number, got {value!r}")
         self.fail(key, f"must be {_article(kind)}, got {_kind(value)} {value!r}")
 
+    def reject_unknown(self, valid: tuple[str, ...]) -> None:
+        """Fail on the first key not in ``valid`` before reading anything (a misspelled section name)."""
+        unknown = [k for k in self.data if k not in valid]
+        if unknown:
+            self.fail(unknown[0], f"unknown key; valid keys here: {', '.join(sorted(valid))}")
+
     def done(self) -> None:
         """Reject keys that were never asked for, naming the valid ones."""
         unknown = [k for k in self.data if k not in self.used]

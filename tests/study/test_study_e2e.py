@@ -1,0 +1,220 @@
+"""A tiny study end to end with the real ``train_run``: local, worker processes, killed and resumed, Ray."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from studyhelpers import make_folder_task, tiny_spec
+
+from vptlab.cli import main
+from vptlab.store.runs import study_results
+from vptlab.study.runner import run_study
+from vptlab.study.spec import load_spec
+from vptlab.study.worker import RunOptions
+
+
+@pytest.fixture(scope="module")
+def spec_file(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("e2e")
+    make_folder_task(root / "colours")
+    path = root / "tiny.toml"
+    path.write_text(tiny_spec(f"folder:{root / 'colours'}", "colours", epochs=3))
+    return path
+
+
+def finals(out: Path) -> dict[str, tuple]:
+    """Final runs by id: status, test top-1 and test loss (what the tables report)."""
+    return {
+        run_id: (r["status"], r["metrics"].get("test_top1"), round(r["metrics"].get("test_loss", 0.0), 5))
+        for run_id, r in study_results(out).items()
+        if r["config"]["stage"] == "final"
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(spec_file, tmp_path_factory) -> Path:
+    """The uninterrupted study, run once in-process."""
+    out = tmp_path_factory.mktemp("reference")
+    run_study(
+        load_spec(spec_file), out, options=RunOptions(device="cpu", checkpoint_seconds=0), echo=lambda _: None
+    )
+    return out
+
+
+def test_a_tiny_study_runs_end_to_end_and_a_rerun_trains_nothing(spec_file, reference, capsys):
+    results = study_results(reference)
+    assert len(results) == 5 + 6  # tune: full 2 + vpt-deep 2 + ft-then-pt 1; final: 3 methods x 2 seeds
+    assert all(r["status"] == "ok" for r in results.values())
+    ftpt = [r for r in results.values() if r["config"]["method"] == "ft-then-pt"]
+    assert all(r["stage1"]["reused"] and r["stage1"]["run_id"] in results for r in ftpt)
+    assert all(not (Path(r["run_dir"]) / "checkpoint.pt").exists() for r in results.values())
+    assert main(["study", "run", str(spec_file), "--out", str(reference), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "trained 0 run(s) this time" in out and "mean ± std over seeds" in out
+
+
+def test_results_table_of_a_real_study(reference, tmp_path, capsys):
+    assert main(["study", "results", str(reference), "--csv", str(tmp_path / "r.csv")]) == 0
+    rows = (tmp_path / "r.csv").read_text().splitlines()
+    assert len(rows) == 12
+    header = rows[0].split(",")
+    final = [dict(zip(header, r.split(","))) for r in rows[1:] if ",final," in r]
+    assert final and all(float(r["test_top1"]) >= 0 and int(r["train_size"]) > 0 for r in final)
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_results(spec_file, reference, tmp_path):
+    assert (
+        main(["study", "run", str(spec_file), "--out", str(tmp_path), "--workers", "2", "--device", "cpu"])
+        == 0
+    )
+    assert finals(tmp_path) == finals(reference)
+
+
+def _run_cli(spec_file: Path, out: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VPTLAB_NO_PROGRESS": "1"}
+    argv = [sys.executable, "-m", "vptlab", "study", "run", str(spec_file), "--out", str(out), "--device", "cpu",
+            "--checkpoint-seconds", "0"]  # fmt: skip
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_for(condition, proc: subprocess.Popen, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, (
+            f"the study ended before the kill point: {proc.stderr.read().decode()[-2000:]}"
+        )
+        assert time.monotonic() < deadline, "kill point not reached"
+        time.sleep(0.05)
+
+
+def _finished(out: Path, stage: str | None = None) -> int:
+    return sum(1 for r in study_results(out).values() if stage is None or r["config"]["stage"] == stage)
+
+
+def _mid_run(out: Path) -> bool:
+    return any((out / "runs").glob("*/checkpoint.pt")) if (out / "runs").is_dir() else False
+
+
+KILL_POINTS = {
+    "mid-run": lambda out: _mid_run(out),
+    "after-selection": lambda out: _finished(out, "final") >= 1,
+    "mid-final": lambda out: _finished(out, "final") >= 3 and _mid_run(out),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_a_study_killed_with_sigkill_and_rerun_gives_the_same_results(spec_file, reference, tmp_path, point):
+    out = tmp_path / "study"
+    proc = _run_cli(spec_file, out)
+    try:
+        _wait_for(lambda: KILL_POINTS[point](out), proc)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done_before = set(study_results(out))
+    proc = _run_cli(spec_file, out)
+    assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()[-2000:]
+    assert done_before <= set(study_results(out))  # no finished run was lost
+    assert finals(out) == finals(reference)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_the_ray_executor_gives_the_same_results(spec_file, reference, tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert (
+            main(
+                [
+                    "study",
+                    "run",
+                    str(spec_file),
+                    "--out",
+                    str(tmp_path),
+                    "--executor",
+                    "ray",
+                    "--device",
+                    "cpu",
+                ]
+            )
+            == 0
+        )
+    finally:
+        ray.shutdown()
+    assert finals(tmp_path) == finals(reference)
+    results = study_results(tmp_path)
+    assert all(
+        r["status"] == "ok" and (Path(r["run_dir"]) / "metrics.jsonl").is_file() for r in results.values()
+    )
+
+
+HALVING = "\n[tune]\nearly_stopping = 'sha'\neta = 2\nmin_epochs = 1\n"
+HALVING_METHODS = """
+[methods.vpt-deep]
+lr = [2.0, 1.0, 0.5, 0.1]
+wd = [0.0]
+prompt_length = 2
+batch_size = 16
+"""
+
+
+@pytest.fixture(scope="module")
+def halving_file(spec_file) -> Path:
+    path = spec_file.parent / "halving.toml"
+    source = f"folder:{spec_file.parent / 'colours'}"
+    path.write_text(tiny_spec(source, "colours", epochs=4, methods=HALVING_METHODS, extra=HALVING))
+    return path
+
+
+def statuses(out: Path) -> dict[str, str]:
+    return {run_id: r["status"] for run_id, r in study_results(out).items()}
+
+
+@pytest.mark.slow
+def test_successive_halving_with_real_runs_pauses_prunes_and_resumes(halving_file, tmp_path, capsys):
+    assert main(["study", "run", str(halving_file), "--out", str(tmp_path), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "early stopping used" in out
+    tune = [r for r in study_results(tmp_path).values() if r["config"]["stage"] == "tune"]
+    assert sorted(r["status"] for r in tune) == [
+        "ok",
+        "pruned",
+        "pruned",
+        "pruned",
+    ]  # rungs 1, 2 then 4 epochs
+    assert sorted(r["epochs_done"] for r in tune) == [1, 1, 2, 4]
+    assert not list(tmp_path.glob("runs/*/checkpoint.pt"))  # pruned runs drop their checkpoints
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_successive_halving_on_ray_matches_local(halving_file, tmp_path):
+    ray = pytest.importorskip("ray")
+    assert main(["study", "run", str(halving_file), "--out", str(tmp_path / "local"), "--device", "cpu"]) == 0
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        argv = [
+            "study",
+            "run",
+            str(halving_file),
+            "--out",
+            str(tmp_path / "ray"),
+            "--executor",
+            "ray",
+            "--device",
+            "cpu",
+        ]
+        assert main(argv) == 0
+    finally:
+        ray.shutdown()
+    assert statuses(tmp_path / "ray") == statuses(tmp_path / "local")
+    assert finals(tmp_path / "ray") == finals(tmp_path / "local")
