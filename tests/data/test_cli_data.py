@@ -40,10 +40,8 @@ def test_check_json(vtab_root, capsys):
 def test_check_unknown_task_is_one_line_exit_2(vtab_root, capsys):
     assert main(["data", "check", str(vtab_root), "--task", "kiti"]) == 2
     err = capsys.readouterr().err
-    assert (
-        err.startswith("vptlab: error: unknown VTAB-1k task 'kiti'; known tasks: cifar")
-        and err.count("\n") == 1
-    )
+    assert err.startswith("vptlab: error: unknown VTAB-1k task 'kiti' (and no ") and err.count("\n") == 1
+    assert "task.json describing it); known tasks: cifar, caltech101" in err
 
 
 def test_bad_input_while_preparing_is_one_line_exit_2(vtab_root, capsys, tmp_path):
