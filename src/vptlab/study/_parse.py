@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from vptlab.study._schema import Table, at_least, non_negative, one_of, positive
@@ -102,7 +103,7 @@ def known_tasks(source: str) -> list[str] | None:
 
 
 def known_task_infos(source: str) -> dict:
-    """name -> TaskInfo for sources whose tasks are fixed (VTAB-1k, synthetic); empty for a user's folder."""
+    """name -> TaskInfo for sources whose tasks are known without decoding images (VTAB-1k, synthetic, a folder)."""
     if source.startswith("vtab1k:"):
         from vptlab.data.tasks import vtab1k_tasks
 
@@ -113,7 +114,21 @@ def known_task_infos(source: str) -> dict:
         except ImportError:  # the synthetic benchmark is not installed in this build
             return {}
         return dict(SYNTHETIC_TASKS)
+    if source.startswith("folder:"):
+        return _folder_task_infos(source)
     return {}
+
+
+@functools.cache
+def _folder_task_infos(source: str) -> dict:
+    """A user's folder is one task, named after the folder (or its labels.json); {} if it cannot be read yet."""
+    from vptlab.data.sources import list_tasks
+    from vptlab.errors import UserError
+
+    try:
+        return {info.name: info for info in list_tasks(source)}
+    except UserError:
+        return {}
 
 
 def _training(t: Table) -> TrainingSpec:

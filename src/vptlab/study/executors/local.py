@@ -88,7 +88,11 @@ class PoolExecutor:
         return outcomes
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers; runs still training (after an error or Ctrl-C) are killed and resume next time."""
+        if self.futures:
+            for process in list(getattr(self.pool, "_processes", {}).values()):
+                process.terminate()
+        self.pool.shutdown(wait=not self.futures, cancel_futures=True)
         self.futures.clear()
 
 
