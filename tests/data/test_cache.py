@@ -47,12 +47,12 @@ def test_second_load_reads_the_cache_without_decoding(vtab_root, cache_dir, deco
 
 def test_a_changed_file_invalidates_the_entry(tmp_path, cache_dir, decode_calls):
     lst = _list(tmp_path)
-    before, _ = cache.load_image_list(lst, 8, cache_dir=cache_dir)
+    before = cache.load_image_list(lst, 8, cache_dir=cache_dir).imageset
     before = np.array(before.images)
     write_image(Path(lst.files[2]), seed=99)
     st = os.stat(lst.files[2])
     os.utime(lst.files[2], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    after, _ = cache.load_image_list(lst, 8, cache_dir=cache_dir)
+    after = cache.load_image_list(lst, 8, cache_dir=cache_dir).imageset
     assert decode_calls["n"] == 12
     assert not np.array_equal(before[2], after.images[2])
     np.testing.assert_array_equal(before[0], after.images[0])
@@ -60,9 +60,9 @@ def test_a_changed_file_invalidates_the_entry(tmp_path, cache_dir, decode_calls)
 
 def test_size_and_interpolation_are_part_of_the_key(tmp_path, cache_dir, decode_calls):
     lst = _list(tmp_path)
-    a, _ = cache.load_image_list(lst, 8, "bilinear", cache_dir=cache_dir)
-    b, _ = cache.load_image_list(lst, 8, "nearest", cache_dir=cache_dir)
-    c, _ = cache.load_image_list(lst, 4, "bilinear", cache_dir=cache_dir)
+    a = cache.load_image_list(lst, 8, "bilinear", cache_dir=cache_dir).imageset
+    b = cache.load_image_list(lst, 8, "nearest", cache_dir=cache_dir).imageset
+    c = cache.load_image_list(lst, 4, "bilinear", cache_dir=cache_dir).imageset
     assert decode_calls["n"] == 18 and c.images.shape[1:] == (4, 4, 3)
     assert not np.array_equal(a.images, b.images)
     header = next((cache_dir / "images").glob("*.json")).read_text()
@@ -76,7 +76,7 @@ def test_a_partial_entry_is_never_used(tmp_path, cache_dir, decode_calls):
     header.unlink()  # as if killed after writing the arrays but before the header
     images_file = next((cache_dir / "images").glob("*.images.npy"))
     images_file.write_bytes(images_file.read_bytes()[:200])  # and truncated
-    again, _ = cache.load_image_list(lst, 8, cache_dir=cache_dir)
+    again = cache.load_image_list(lst, 8, cache_dir=cache_dir).imageset
     assert decode_calls["n"] == 12 and len(again) == 6
 
 
@@ -165,7 +165,7 @@ def test_a_large_split_streams_through_bounded_memory(tmp_path, cache_dir):
     files += [write_image(root / "c1" / f"{i:05d}.png", i + 5000, size=(16, 16)) for i in range(1500)]
     lst = scan_class_folders(root)[0]
     tracemalloc.start()
-    data, _ = cache.load_image_list(lst, 64, cache_dir=cache_dir, workers=2)
+    data = cache.load_image_list(lst, 64, cache_dir=cache_dir, workers=2).imageset
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert data.images.shape == (3000, 64, 64, 3)

@@ -9,6 +9,9 @@ from hypothesis import strategies as st
 
 from vptlab.data import ImageSet, TaskInfo, load_task
 from vptlab.data.splits import (
+    EXTRA,
+    TRAIN,
+    VAL,
     Pools,
     Regime,
     kshot_indices,
@@ -32,14 +35,23 @@ def _set(n: int, classes: int = 5, offset: int = 0) -> ImageSet:
 
 
 def _pools() -> Pools:
-    train, val, test, pool = _set(40), _set(10, offset=40), _set(20, offset=50), _set(200, offset=70)
+    """train 40 (8 per class), val 10 (2 per class), test 20, and 150 extra images: a pool of 200."""
+    train, val, test, extra = _set(40), _set(10, offset=40), _set(20, offset=200), _set(150, offset=50)
+    trainval_origin = np.repeat([TRAIN, VAL], [40, 10])
     return Pools(
         train=lambda: train,
         val=lambda: val,
         trainval=lambda: ImageSet.concat([train, val]),
         test=lambda: test,
-        size_pool=lambda: pool,
+        trainval_origin=lambda: trainval_origin,
+        pool=lambda: ImageSet.concat([train, val, extra]),
+        pool_origin=lambda: np.concatenate([trainval_origin, np.full(150, EXTRA)]),
+        has_extra=True,
     )
+
+
+def _ids(imageset: ImageSet) -> np.ndarray:
+    return imageset.images[:, 0, 0, 0].astype(int)
 
 
 # --- parsing -----------------------------------------------------------------------------------------------
@@ -89,16 +101,17 @@ def test_kshot_takes_k_per_class_from_each_pool(k):
     sel = select(f"kshot:{k}", "tune", _pools(), INFO, 3)
     assert np.bincount(sel.train.labels).tolist() == [k] * 5
     assert np.bincount(sel.val.labels).tolist() == [k] * 5
-    assert sel.val.images[:, 0, 0, 0].min() >= 40  # val drawn from the val pool only
-    assert len(sel.test) == 20 and sel.record["kshot"]["k"] == k
+    assert _ids(sel.train).max() < 40 and set(_ids(sel.val)) <= set(range(40, 50))  # train800 / val200 only
+    assert (
+        len(sel.test) == 20 and sel.record["kshot"]["k"] == k and sel.record["kshot"]["fallback_draws"] == 0
+    )
 
 
 def test_kshot_final_is_the_union_of_both_draws():
     tune = select("kshot:2", "tune", _pools(), INFO, 3)
     final = select("kshot:2", "final", _pools(), INFO, 3)
     assert final.val is None
-    want = sorted(np.concatenate([tune.train.images, tune.val.images])[:, 0, 0, 0].tolist())
-    assert sorted(final.train.images[:, 0, 0, 0].tolist()) == want
+    assert sorted(_ids(final.train)) == sorted(np.concatenate([_ids(tune.train), _ids(tune.val)]))
 
 
 def test_kshot_same_seed_same_draw_other_seed_other_draw():
@@ -107,17 +120,36 @@ def test_kshot_same_seed_same_draw_other_seed_other_draw():
     assert a.train.manifest != c.train.manifest
 
 
+def test_kshot_short_val_class_falls_back_to_other_non_test_images():
+    """val200 holds 2 per class: a third val image per class comes from train800, never from test."""
+    sel = select("kshot:3", "tune", _pools(), INFO, 0)
+    assert np.bincount(sel.val.labels).tolist() == [3] * 5
+    assert not set(_ids(sel.train)) & set(_ids(sel.val))
+    assert sel.record["kshot"]["fallback_draws"] == 5 and sel.record["kshot"]["pool_size"] == 50
+
+
+def test_kshot_uses_the_larger_pool_when_train_and_val_are_short():
+    sel = select("kshot:15", "tune", _pools(), INFO, 0)  # 10 per class in train+val, 40 in the pool
+    assert np.bincount(sel.train.labels).tolist() == [15] * 5 and sel.record["kshot"]["pool_size"] == 200
+    assert set(_ids(sel.train)) >= set(range(40)) - set(_ids(sel.val))  # all of train800 used first
+    assert max(_ids(sel.test)) >= 200 and not set(_ids(sel.train)) & set(range(200, 220))
+
+
 def test_kshot_too_few_in_a_class_names_it():
     with pytest.raises(
-        UserError, match=r"kshot:3 on toy: class 0 has 2 image\(s\) in the val200 pool .*needs 3"
+        UserError,
+        match=r"kshot:25 on toy: class 0 has 40 image\(s\) in the pool \(pool, 200 images\), "
+        r"needs 50 \(K for train and K for val\)",
     ):
-        select("kshot:3", "tune", _pools(), INFO, 0)
+        select("kshot:25", "tune", _pools(), INFO, 0)
 
 
 def test_kshot_indices_are_within_class_and_distinct():
     labels = np.repeat(np.arange(4), 6)
-    idx = kshot_indices(labels, 3, 0, num_classes=4, pool="p", task="t")
-    assert len(set(idx.tolist())) == 12 and np.bincount(labels[idx]).tolist() == [3] * 4
+    origin = np.tile([TRAIN, TRAIN, TRAIN, VAL, VAL, VAL], 4)
+    tr, va, fallback = kshot_indices(labels, origin, 3, 0, num_classes=4, pool="p", task="t")
+    assert len(set(tr.tolist()) | set(va.tolist())) == 24 and fallback == 0
+    assert (origin[tr] == TRAIN).all() and np.bincount(labels[va]).tolist() == [3] * 4
 
 
 # --- size --------------------------------------------------------------------------------------------------
@@ -125,9 +157,9 @@ def test_kshot_indices_are_within_class_and_distinct():
 
 def test_size_draws_n_train_and_n_over_4_val_disjoint():
     sel = select("size:100", "tune", _pools(), INFO, 0)
-    train_ids = set(sel.train.images[:, 0, 0, 0].tolist())
     assert (len(sel.train), len(sel.val)) == (100, 25)
-    assert not train_ids & set(sel.val.images[:, 0, 0, 0].tolist())
+    assert not set(_ids(sel.train)) & set(_ids(sel.val))
+    assert max(_ids(sel.train)) < 200  # never a test image
     assert sel.record["size"] == {"n": 100, "val_n": 25, "pool": "pool", "pool_size": 200}
 
 
@@ -212,3 +244,28 @@ def test_vtab_size_too_large_names_task_pool_and_largest(vtab_root, cache_dir):
         r"images .*largest possible N is 35",
     ):
         load_task(f"vtab1k:{vtab_root}", "kitti", regime="size:400", image_size=8, cache_dir=cache_dir)
+
+
+def test_vtab_kshot_falls_back_when_val200_lacks_a_class(vtab_root, cache_dir):
+    val = vtab_root / "kitti" / "val200.txt"
+    val.write_text("".join(line for line in val.read_text().splitlines(True) if not line.endswith(" 3\n")))
+    both = vtab_root / "kitti" / "train800val200.txt"
+    both.write_text(
+        "".join(
+            line
+            for line in both.read_text().splitlines(True)
+            if "val200/0003" not in line and "val200/0007" not in line
+        )
+    )
+    data = load_task(f"vtab1k:{vtab_root}", "kitti", regime="kshot:1", image_size=8, cache_dir=cache_dir)
+    assert np.bincount(data.val.labels).tolist() == [1, 1, 1, 1]
+    assert data.record["kshot"]["fallback_draws"] == 1  # class 3's val image comes from train800
+
+
+def test_vtab_kshot_origins_stay_aligned_when_images_are_skipped(vtab_root, cache_dir):
+    (vtab_root / "kitti" / "images/train800/0000.png").write_bytes(b"bad")
+    kw = {"regime": "kshot:2", "image_size": 8, "cache_dir": cache_dir, "skip_bad_images": True}
+    data = load_task(f"vtab1k:{vtab_root}", "kitti", **kw)
+    assert data.record["skipped_images"] == 1 and data.record["kshot"]["fallback_draws"] == 0
+    val = load_task(f"vtab1k:{vtab_root}", "kitti", **{**kw, "regime": "standard"}).val
+    assert {bytes(x) for x in data.val.images} <= {bytes(x) for x in val.images}  # val drawn from val200

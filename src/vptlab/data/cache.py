@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -158,6 +158,14 @@ def file_list_key(lst: _images.ImageList, image_size: int, interpolation: str) -
     return h.hexdigest()[:24]
 
 
+class Decoded(NamedTuple):
+    """A decoded image list: the set, the images skipped (``file:line: reason``), and the list indices kept."""
+
+    imageset: ImageSet
+    skipped: list[str]
+    kept: np.ndarray
+
+
 def load_image_list(
     lst: _images.ImageList,
     image_size: int,
@@ -166,11 +174,11 @@ def load_image_list(
     cache_dir: str | os.PathLike | None = None,
     skip_bad_images: bool = False,
     workers: int | None = None,
-) -> tuple[ImageSet, list[str]]:
+) -> Decoded:
     """The images of ``lst`` decoded at ``image_size`` (memory-mapped from the cache, built on first use).
 
-    Returns the set and the images skipped (``file:line: reason``; empty unless ``skip_bad_images``).  An
-    unreadable image raises a :class:`UserError` naming its list line, unless ``skip_bad_images``.
+    ``skipped`` is empty unless ``skip_bad_images``; otherwise an unreadable image raises a :class:`UserError`
+    naming its list line.
     """
     _images.check_interpolation(interpolation)
     if image_size < 1:
@@ -185,7 +193,8 @@ def load_image_list(
     skipped = [f"{s['origin']}: {s['reason']}" for s in header.get("skipped", [])]
     if skipped and not skip_bad_images:
         raise UserError(f"{skipped[0]}; {SKIP_HINT}")
-    return imageset, skipped
+    kept = np.setdiff1d(np.arange(len(lst)), [s["index"] for s in header.get("skipped", [])])
+    return Decoded(imageset, skipped, kept)
 
 
 def _build_image_entry(

@@ -22,7 +22,7 @@ from vptlab.data import cache
 from vptlab.data.base import IMAGENET_MEAN, IMAGENET_STD, ImageSet, TaskData, TaskInfo
 from vptlab.data.folders import parse_options, read_folder, saved_split_dir
 from vptlab.data.images import ImageList, check_interpolation
-from vptlab.data.splits import Pools, Selection, check_stage, parse_regime, select
+from vptlab.data.splits import EXTRA, TRAIN, VAL, Pools, Selection, check_stage, origins, parse_regime, select
 from vptlab.data.tasks import vtab1k_tasks
 from vptlab.data.vtab1k import TASK_FILE, LoadOptions, find_tasks, has_split_files, is_vtab_root, vtab_pools
 from vptlab.errors import UserError
@@ -200,13 +200,19 @@ def _synthetic_pools(task: str, image_size: int, cache_dir: Any) -> tuple[TaskIn
         make = functools.partial(syn.generate, task, split, image_size=image_size, seed=SYNTHETIC_DATA_SEED)
         return cache.cached_imageset(key, make, cache_dir=cache_dir)
 
+    def trainval_origin() -> np.ndarray:
+        return np.repeat([TRAIN, VAL], [len(gen("train800")), len(gen("val200"))])
+
     pools = Pools(
         train=lambda: gen("train800"),
         val=lambda: gen("val200"),
         trainval=lambda: gen("train800val200"),
         test=lambda: gen("test"),
-        size_pool=lambda: ImageSet.concat([gen("train800val200"), gen("pool")], "train800val200+pool"),
-        size_pool_name="train800val200 + pool",
+        trainval_origin=trainval_origin,
+        pool=lambda: ImageSet.concat([gen("train800val200"), gen("pool")], "train800val200+pool"),
+        pool_origin=lambda: np.concatenate([trainval_origin(), np.full(len(gen("pool")), EXTRA)]),
+        pool_name="train800val200 + pool",
+        has_extra=True,
     )
     return syn.SYNTHETIC_TASKS[task], pools, {"data_seed": SYNTHETIC_DATA_SEED}
 
@@ -233,13 +239,21 @@ def _folder_pools(src: Source, task: str, options: LoadOptions) -> tuple[TaskInf
         raise UserError(f"folder source {src.path} holds one task, {folder.info.name!r}; got task {task!r}")
     lists = folder.splits
     trainval = ImageList.concat([lists["train"], lists["val"]], "train+val")
+    decoded_trainval = functools.cache(lambda: options.decode(trainval))
+
+    def trainval_origin() -> np.ndarray:
+        tags = origins(trainval.members, lists["train"].members, lists["val"].members)
+        return tags[decoded_trainval().kept]
+
     pools = Pools(
         train=functools.cache(lambda: options.load(lists["train"])),
         val=functools.cache(lambda: options.load(lists["val"])),
-        trainval=functools.cache(lambda: options.load(trainval)),
+        trainval=lambda: decoded_trainval().imageset,
         test=functools.cache(lambda: options.load(lists["test"])),
-        size_pool=functools.cache(lambda: options.load(trainval)),
-        size_pool_name="train+val",
+        trainval_origin=trainval_origin,
+        pool=lambda: decoded_trainval().imageset,
+        pool_origin=trainval_origin,
+        pool_name="train+val",
         names={"train": "train", "val": "val"},
     )
     split_dir = (

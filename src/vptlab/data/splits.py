@@ -4,13 +4,16 @@ Every draw is seeded (``split_seed``) and works on labels and indices only, so t
 folders, a user's folders and the synthetic tasks.  A source hands its splits over as :class:`Pools` (loaded
 lazily: a regime touches only what it needs, which matters for a 73,728-image test set or a 20,000-image pool).
 
-==========  ==================================================  =================================
-regime      tune stage (train / val)                            final stage (train; val is None)
-==========  ==================================================  =================================
-standard    train800 / val200                                   train800val200
+==========  ===================================================  =================================
+regime      tune stage (train / val)                             final stage (train; val is None)
+==========  ===================================================  =================================
+standard    train800 / val200                                    train800val200
 kshot:K     K per class from train800 / K per class from val200  the union of those two draws
-size:N      N / N//4 drawn (disjoint) from the size pool        the union of those two draws
-==========  ==================================================  =================================
+size:N      N / N//4 drawn (disjoint) from the size pool         the union of those two draws
+==========  ===================================================  =================================
+
+k-shot falls back to a class's other non-test images (pool.txt, then the other split) when train800 or val200
+holds fewer than K of it; ``record["kshot"]["fallback_draws"]`` counts such draws.
 
 The test split is always the task's own test set, untouched.  For VTAB-1k the size pool is train800val200 plus
 the optional ``pool.txt``; for a user's folder it is everything outside the held-out test part.
@@ -18,7 +21,7 @@ the optional ``pool.txt``; for a user's folder it is everything outside the held
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +31,10 @@ from vptlab.data.base import ImageSet, TaskInfo
 from vptlab.errors import UserError
 
 STAGES = ("tune", "final")
+# Where a pool image comes from: the tuning train split, the tuning val split, or an extra pool (pool.txt).
+TRAIN, VAL, EXTRA = 0, 1, 2
+_TRAIN_FIRST = np.array([0, 2, 1])  # preference rank by origin: TRAIN, then EXTRA, then VAL
+_VAL_FIRST = np.array([2, 0, 1])  # VAL, then EXTRA, then TRAIN
 REGIME_FORMS = "'standard', 'kshot:K' (K >= 1) or 'size:N' (N >= 4)"
 
 
@@ -73,23 +80,33 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
 
 
 def kshot_indices(
-    labels: np.ndarray, k: int, seed: int, *, num_classes: int, pool: str, task: str, stream: int = 0
-) -> np.ndarray:
-    """``k`` indices per class (every class ``0..num_classes-1``), drawn without replacement; sorted.
+    labels: np.ndarray, origin: np.ndarray, k: int, seed: int, *, num_classes: int, task: str, pool: str
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``k`` train and ``k`` val indices per class (every class), disjoint, drawn at random from a pool.
 
-    A :class:`UserError` names the first class with fewer than ``k`` images in the pool.
+    ``origin`` marks each pool image as TRAIN (train800), VAL (val200) or EXTRA (pool.txt).  Train draws take
+    TRAIN images first, val draws VAL images first: where every class has ``k`` of each, this is exactly "k per
+    class from the train pool and k per class from the val pool".  A class short there takes its other
+    non-test images (EXTRA, then the other split) instead of failing: val200's 200 random images miss some
+    classes of cifar100 or sun397 entirely.  Returns the sorted train and val indices and how many fell back.
     """
-    rng = _rng(seed, stream)
-    chosen = []
+    rng = _rng(seed, 0)
     counts = np.bincount(labels, minlength=num_classes)
+    train, val, fallback = [], [], 0
     for c in range(num_classes):
-        if counts[c] < k:
+        if counts[c] < 2 * k:
             raise UserError(
-                f"kshot:{k} on {task}: class {c} has {counts[c]} image(s) in the {pool} pool ({len(labels)} images), "
-                f"needs {k}; every class must have at least K images in both the train and val pools"
+                f"kshot:{k} on {task}: class {c} has {counts[c]} image(s) in the pool ({pool}, {len(labels)} "
+                f"images), needs {2 * k} (K for train and K for val); a larger pool (VTAB-1k: pool.txt) helps"
             )
-        chosen.append(rng.choice(np.flatnonzero(labels == c), size=k, replace=False))
-    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+        members = rng.permutation(np.flatnonzero(labels == c))
+        t = members[np.argsort(_TRAIN_FIRST[origin[members]], kind="stable")[:k]]
+        rest = members[~np.isin(members, t)]
+        v = rest[np.argsort(_VAL_FIRST[origin[rest]], kind="stable")[:k]]
+        fallback += int((origin[t] != TRAIN).sum() + (origin[v] != VAL).sum())
+        train.append(t)
+        val.append(v)
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val)), fallback
 
 
 def largest_size(pool_size: int) -> int:
@@ -153,21 +170,31 @@ def _subset(imageset: ImageSet, indices: np.ndarray, description: str) -> ImageS
     return imageset.subset(indices, description)
 
 
+def origins(members: Sequence[str], train: Iterable[str], val: Iterable[str]) -> np.ndarray:
+    """TRAIN, VAL or EXTRA for each member, by membership of the train and val lists."""
+    train_set, val_set = set(train), set(val)
+    return np.array([TRAIN if m in train_set else VAL if m in val_set else EXTRA for m in members], np.int64)
+
+
 @dataclass(frozen=True)
 class Pools:
     """A source's splits as the regimes see them, each loaded only when called.
 
     ``train``/``val`` are the tuning splits (VTAB-1k: train800/val200), ``trainval`` the final-stage training
-    split (train800val200), ``size_pool`` the larger pool of the size regime, named ``size_pool_name`` in
-    messages.
+    split (train800val200), ``pool`` the larger pool of the size regime (trainval plus any extra images, named
+    ``pool_name`` in messages; ``has_extra`` when it holds more than trainval).  ``*_origin`` give each image's
+    origin (TRAIN, VAL, EXTRA), row for row, for the k-shot draw.
     """
 
     train: Callable[[], ImageSet]
     val: Callable[[], ImageSet]
     trainval: Callable[[], ImageSet]
     test: Callable[[], ImageSet]
-    size_pool: Callable[[], ImageSet]
-    size_pool_name: str = "pool"
+    trainval_origin: Callable[[], np.ndarray]
+    pool: Callable[[], ImageSet]
+    pool_origin: Callable[[], np.ndarray]
+    pool_name: str = "pool"
+    has_extra: bool = False
     names: dict[str, str] = field(default_factory=lambda: {"train": "train800", "val": "val200"})
 
 
@@ -203,22 +230,28 @@ def _standard(stage: str, pools: Pools) -> tuple[ImageSet, ImageSet | None, dict
 
 
 def _kshot(k: int, stage: str, pools: Pools, info: TaskInfo, seed: int, take: Take):
-    tr_pool, va_pool = pools.train(), pools.val()
-    common = {"num_classes": info.num_classes, "task": info.name}
-    tr_idx = kshot_indices(tr_pool.labels, k, seed, pool=pools.names["train"], stream=0, **common)
-    va_idx = kshot_indices(va_pool.labels, k, seed, pool=pools.names["val"], stream=1, **common)
-    train = take(tr_pool, tr_idx, f"kshot:{k} train")
-    val = take(va_pool, va_idx, f"kshot:{k} val")
-    extra = {"kshot": {"k": k, "train_pool": pools.names["train"], "val_pool": pools.names["val"]}}
+    """K per class for train and for val from train+val, or from the larger pool if a class is short there."""
+    base, origin, name = (
+        pools.trainval(),
+        pools.trainval_origin(),
+        f"{pools.names['train']} + {pools.names['val']}",
+    )
+    if pools.has_extra and np.bincount(base.labels, minlength=info.num_classes).min() < 2 * k:
+        base, origin, name = pools.pool(), pools.pool_origin(), pools.pool_name
+    tr_idx, va_idx, fallback = kshot_indices(
+        base.labels, origin, k, seed, num_classes=info.num_classes, task=info.name, pool=name
+    )
+    extra = {"kshot": {"k": k, "pool": name, "pool_size": len(base), "fallback_draws": fallback}}
     if stage == "final":
-        return ImageSet.concat([train, val], f"kshot:{k} train+val"), None, extra
-    return train, val, extra
+        both = np.sort(np.concatenate([tr_idx, va_idx]))
+        return take(base, both, f"kshot:{k} train+val"), None, extra
+    return take(base, tr_idx, f"kshot:{k} train"), take(base, va_idx, f"kshot:{k} val"), extra
 
 
 def _size(n: int, stage: str, pools: Pools, info: TaskInfo, seed: int, take: Take):
-    pool = pools.size_pool()
-    tr_idx, va_idx = size_indices(len(pool), n, seed, pool=f"{pools.size_pool_name}", task=info.name)
-    extra = {"size": {"n": n, "val_n": len(va_idx), "pool": pools.size_pool_name, "pool_size": len(pool)}}
+    pool = pools.pool()
+    tr_idx, va_idx = size_indices(len(pool), n, seed, pool=pools.pool_name, task=info.name)
+    extra = {"size": {"n": n, "val_n": len(va_idx), "pool": pools.pool_name, "pool_size": len(pool)}}
     if stage == "final":
         both = np.sort(np.concatenate([tr_idx, va_idx]))
         return take(pool, both, f"size:{n} train+val"), None, extra

@@ -29,7 +29,7 @@ from vptlab._progress import progress
 from vptlab.data import cache
 from vptlab.data.base import ImageSet, TaskInfo
 from vptlab.data.images import ImageList, raise_problems, read_list_file
-from vptlab.data.splits import Pools
+from vptlab.data.splits import Pools, origins
 from vptlab.data.tasks import vtab1k_tasks
 from vptlab.errors import UserError
 
@@ -160,45 +160,57 @@ class LoadOptions:
     skip_bad_images: bool = False
     skipped: dict[str, list[str]] = field(default_factory=dict)
 
-    def load(self, lst: ImageList) -> ImageSet:
-        imageset, skipped = cache.load_image_list(
+    def decode(self, lst: ImageList) -> cache.Decoded:
+        decoded = cache.load_image_list(
             lst,
             self.image_size,
             self.interpolation,
             cache_dir=self.cache_dir,
             skip_bad_images=self.skip_bad_images,
         )
-        self.skipped[lst.description] = skipped
-        return imageset
+        self.skipped[lst.description] = decoded.skipped
+        return decoded
+
+    def load(self, lst: ImageList) -> ImageSet:
+        return self.decode(lst).imageset
 
 
 def vtab_pools(root: str | os.PathLike, task: str, options: LoadOptions) -> tuple[TaskInfo, Pools]:
     """A VTAB-1k task's splits as :class:`Pools`; each list is parsed and decoded only when a regime asks."""
     info, folder = task_folder(root, task)
-    lists = functools.cache(lambda split: load_split_list(folder, info, split))
+    has_pool = (folder / f"{POOL}.txt").is_file()
 
-    def checked(split: str) -> Callable[[], ImageSet]:
-        def load() -> ImageSet:
+    @functools.cache
+    def lists(split: str) -> ImageList:
+        if split == "size-pool":
+            return _size_pool_list(folder, lists)
+        return load_split_list(folder, info, split)
+
+    @functools.cache
+    def decoded(split: str) -> cache.Decoded:
+        if split != "test":
             raise_problems(class_coverage_problems(folder, info, [lists(split), lists("test")]), CHECK_HINT)
-            return options.load(lists(split))
+        return options.decode(lists(split))
 
-        return functools.cache(load)
+    def origin(split: str) -> np.ndarray:
+        tags = origins(lists(split).members, lists("train800").members, lists("val200").members)
+        return tags[decoded(split).kept]
 
-    pool_name = (
-        "train800val200 + pool.txt" if (folder / f"{POOL}.txt").is_file() else "train800val200 (no pool.txt)"
-    )
     pools = Pools(
-        train=checked("train800"),
-        val=checked("val200"),
-        trainval=checked("train800val200"),
-        test=functools.cache(lambda: options.load(lists("test"))),
-        size_pool=functools.cache(lambda: options.load(_size_pool_list(folder, info, lists))),
-        size_pool_name=pool_name,
+        train=lambda: decoded("train800").imageset,
+        val=lambda: decoded("val200").imageset,
+        trainval=lambda: decoded("train800val200").imageset,
+        test=lambda: decoded("test").imageset,
+        trainval_origin=lambda: origin("train800val200"),
+        pool=lambda: decoded("size-pool").imageset,
+        pool_origin=lambda: origin("size-pool"),
+        pool_name="train800val200 + pool.txt" if has_pool else "train800val200 (no pool.txt)",
+        has_extra=has_pool,
     )
     return info, pools
 
 
-def _size_pool_list(folder: Path, info: TaskInfo, lists: Callable[[str], ImageList]) -> ImageList:
+def _size_pool_list(folder: Path, lists: Callable[[str], ImageList]) -> ImageList:
     """train800val200 plus pool.txt (if present), each image once, checked disjoint from test."""
     parts = [lists("train800val200")]
     if (folder / f"{POOL}.txt").is_file():
