@@ -107,6 +107,9 @@ def train_size_of(row: dict) -> int | None:
     sizes = data.get("sizes") or {}
     if isinstance(sizes.get("train"), int):
         return sizes["train"]
+    train = data.get("train")  # {"train": {"size": N, ...}} records
+    if isinstance(train, dict) and isinstance(train.get("size"), int):
+        return train["size"]
     return None
 
 
