@@ -184,3 +184,18 @@ def test_a_regime_a_task_cannot_give_is_skipped_and_a_broken_source_stops_the_st
 
     with pytest.raises(UserError, match="not found"):
         run(spec, tmp_path / "b", run_fn=broken)
+
+
+@pytest.mark.slow
+def test_worker_processes_run_the_same_study_and_stop_on_a_user_error(spec, tmp_path):
+    pooled = dataclasses.replace(spec, executor=dataclasses.replace(spec.executor, workers=2))
+    record = run(pooled, tmp_path / "pool")
+    assert "2 worker processes" in record.summary["executor"]
+    run(spec, tmp_path / "seq")
+    assert finals(tmp_path / "pool") == finals(tmp_path / "seq")
+    with pytest.raises(UserError, match="not found"):
+        run(pooled, tmp_path / "broken", run_fn=broken_source)
+
+
+def broken_source(job, run_dir, stage1_dir, options):
+    raise UserError("VTAB-1k root /nonexistent not found")

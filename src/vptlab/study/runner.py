@@ -80,6 +80,7 @@ class _Driver:
             self.executor.close()
         states = study_state(self.spec, self.view)
         self.record.summary = summarize(self.spec, states, self.view, self.record.skipped)
+        self.record.summary["executor"] = self.executor.description
         self.store.write_json(SUMMARY_FILE, self.record.summary)
         return self.record
 
