@@ -309,6 +309,7 @@ def advise(
 
 
 def load_study_results(study: str | Path) -> list[dict]:
+    """The finished runs of ``--study``; a missing or empty folder is a user error."""
     from vptlab.store import load_results
 
     if not Path(study).is_dir():

@@ -113,10 +113,6 @@ def train_size_of(row: dict) -> int | None:
     return None
 
 
-def is_final_ok(row: dict) -> bool:
-    return row.get("config", {}).get("stage") == "final" and row.get("status") == "ok"
-
-
 def final_cells(results: list[dict], metric: str = "test_top1") -> list[Cell]:
     """Group final runs by (method, task, regime); sorted by regime, group, task and method order."""
     groups: dict[tuple, list[dict]] = defaultdict(list)

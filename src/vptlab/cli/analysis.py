@@ -54,6 +54,7 @@ def _register_fid(sub: argparse._SubParsersAction) -> None:
 
 
 def run_fid(args: argparse.Namespace) -> int:
+    """Print FID(A, B), and/or save A's statistics."""
     from vptlab.analysis.features import make_extractor
     from vptlab.analysis.fid import fid_from_stats, save_stats, set_stats
     from vptlab.analysis.imagesets import check_spec
@@ -132,6 +133,7 @@ def _register_advise(sub: argparse._SubParsersAction) -> None:
 
 
 def run_advise(args: argparse.Namespace) -> int:
+    """Print the recommendation and its evidence (text or JSON)."""
     from vptlab.analysis.advisor import advise
 
     advice = advise(
@@ -183,6 +185,7 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    """Write the study's report files and say where they are."""
     from vptlab.report import ReportOptions, build_report
 
     if args.fid_features not in ("inception", "backbone", "none"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,7 +120,3 @@ def _fid_csv(fids: dict[str, float], features: str) -> str:
 def figure(name: str, fig, caption: str) -> Figure:
     """A matplotlib figure as a report figure (PNG bytes)."""
     return Figure(name, png_bytes(fig), caption)
-
-
-def fmt_pct(value: float) -> str:
-    return f"{value:.1f}" if math.isfinite(value) else "–"

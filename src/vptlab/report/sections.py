@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter
-
-import numpy as np
 
 from vptlab.analysis import curves, quadrants, tables
 from vptlab.analysis.results import FT, compare, method_label
@@ -18,6 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def build_sections(study: Study, opts: ReportOptions) -> list[Section]:
+    """Every section after the summary, in the report's order."""
     return [
         overview(study),
         accuracy(study),
@@ -34,6 +32,7 @@ def build_sections(study: Study, opts: ReportOptions) -> list[Section]:
 
 
 def overview(study: Study) -> Section:
+    """What ran: runs by stage and status, backbone, methods, tasks, regimes, seeds, runs left out."""
     s = Section("What the study ran")
     cfgs = [r.get("config") or {} for r in study.results]
     stages = Counter((c.get("stage", "?"), r.get("status", "?")) for c, r in zip(cfgs, study.results))
@@ -67,6 +66,7 @@ def overview(study: Study) -> Section:
 
 
 def accuracy(study: Study) -> Section:
+    """Tables 1 and 2: final test top-1 per task and method, group means with wins, published rows."""
     s = Section("Accuracy per task (the paper's Tables 1 and 2)")
     if not any(c.regime == "standard" for c in study.cells):
         return s.p("No final runs in the standard regime (train800val200 -> test) in this study.")
@@ -100,6 +100,7 @@ def _record_wins(study: Study) -> None:
 
 
 def quadrant_section(study: Study, opts: ReportOptions) -> Section:
+    """Figure 3 and the 2x2 wins table: FID to the pretraining data x objective, coloured by winner."""
     s = Section("Quadrants: task disparity x FID (the paper's Figure 3)")
     comps = study.facts.get("standard") or compare(study.cells, "standard", study.vpt)
     if not comps:
@@ -183,6 +184,7 @@ def _read_fid_csv(path: str) -> dict[str, float]:
 
 
 def overfitting(study: Study, opts: ReportOptions) -> Section:
+    """Figure 5: loss curves, and the overfitting flag per task, regime and method."""
     s = Section("Loss curves and overfitting (the paper's Figure 5)")
     rows = curves.overfit_rows(study.cells, opts.overfit_tolerance)
     if not rows:
@@ -212,6 +214,7 @@ def overfitting(study: Study, opts: ReportOptions) -> Section:
 
 
 def data_size(study: Study) -> Section:
+    """Figure 4: FT and VPT accuracy against the train size of the size:N runs."""
     s = Section("Accuracy against training-set size (the paper's Figure 4)")
     table = curves.size_markdown(study.cells)
     if table is None:
@@ -236,6 +239,7 @@ def data_size(study: Study) -> Section:
 
 
 def one_shot(study: Study) -> Section:
+    """Tables 3 and 4: the kshot:1 runs, with the tuned/total parameter share."""
     s = Section("One-shot (the paper's Tables 3 and 4)")
     if not any(c.regime == "kshot:1" for c in study.cells):
         return s.p("No kshot:1 final runs in this study.")
@@ -257,6 +261,7 @@ def one_shot(study: Study) -> Section:
 
 
 def attention_section(study: Study, opts: ReportOptions) -> Section:
+    """FT and VPT attention maps on the same test images, and where the CLS token's attention goes."""
     s = Section("Attention maps: FT vs VPT on the same images")
     if not opts.attention:
         return s.p("Attention maps turned off (--no-attention).")
@@ -333,6 +338,7 @@ def _shares_markdown(rows: list[tuple[str, str, dict]]) -> str:
 
 
 def notes(study: Study, opts: ReportOptions) -> Section:
+    """The definitions behind every number in the report."""
     s = Section("How the numbers were made")
     s.ul(
         [
@@ -349,7 +355,3 @@ def notes(study: Study, opts: ReportOptions) -> Section:
         ]
     )
     return s
-
-
-def mean_or_nan(values: list[float]) -> float:
-    return float(np.mean(values)) if values else math.nan

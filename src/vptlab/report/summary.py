@@ -29,6 +29,7 @@ def verdict(hits: int, total: int) -> str:
 
 
 def summary_section(study: Study) -> Section:
+    """The opening bullets; call after the other sections have filled ``study.facts``."""
     s = Section("Summary")
     lines = [
         _wins_line(study),
