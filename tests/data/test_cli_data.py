@@ -88,3 +88,11 @@ def test_list_vtab(vtab_root, capsys):
 def test_cache_clear(tmp_path, capsys):
     assert main(["data", "cache", "--clear", "--cache-dir", str(tmp_path / "c")]) == 0
     assert "freed 0.0 MiB" in capsys.readouterr().out
+
+
+def test_check_missing_root_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["data", "check", str(tmp_path / "nope")]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"vptlab: error: VTAB-1k root {tmp_path / 'nope'} not found (expected a folder holding <task>/train800.txt, ...)\n"
+    )

@@ -259,8 +259,7 @@ def check_root(root: str | os.PathLike, task: str | None = None, *, images: bool
     root = Path(root)
     report = CheckReport(root)
     if not root.is_dir():
-        report.problems.append(f"{root}: not a folder")
-        return report
+        raise UserError(f"VTAB-1k root {root} not found (expected a folder holding <task>/train800.txt, ...)")
     if task is not None:
         infos = [task_info(root, task)]  # unknown name: UserError listing the known ones
     else:
