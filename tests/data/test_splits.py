@@ -73,6 +73,11 @@ def test_bad_regime_lists_the_forms(text):
         parse_regime(text)
 
 
+def test_negative_seed_is_a_user_error():
+    with pytest.raises(UserError, match="split seeds must be >= 0, got -1"):
+        select("kshot:1", "tune", _pools(), INFO, -1)
+
+
 def test_bad_stage():
     with pytest.raises(UserError, match="stage must be one of tune, final"):
         select("standard", "test", _pools(), INFO, 0)

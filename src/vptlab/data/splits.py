@@ -76,6 +76,8 @@ def check_stage(stage: str) -> str:
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
     """Independent, reproducible streams per purpose (train draw, val draw, ...) from one seed."""
+    if int(seed) < 0:
+        raise UserError(f"split seeds must be >= 0, got {seed}")
     return np.random.default_rng([int(seed), stream])
 
 
