@@ -87,5 +87,5 @@ def test_train_on_a_vtab_format_folder(tmp_path, capsys):
     )
     assert code == 0
     result = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert result["status"] == "ok" and result["data"]["train"]["size"] == 800
+    assert result["status"] == "ok" and result["data"]["sizes"]["train"] == 800
     assert "vpt-deep on loc: ok" in capsys.readouterr().out

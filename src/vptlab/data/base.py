@@ -34,7 +34,9 @@ class TaskInfo:
         if self.group not in GROUPS:
             raise UserError(f"task {self.name!r}: group must be one of {GROUPS}, got {self.group!r}")
         if self.objective not in OBJECTIVES:
-            raise UserError(f"task {self.name!r}: objective must be one of {OBJECTIVES}, got {self.objective!r}")
+            raise UserError(
+                f"task {self.name!r}: objective must be one of {OBJECTIVES}, got {self.objective!r}"
+            )
         if self.num_classes < 2:
             raise UserError(f"task {self.name!r}: num_classes must be >= 2, got {self.num_classes}")
 
@@ -58,7 +60,9 @@ class ImageSet:
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
-            raise ValueError(f"images must be uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}")
+            raise ValueError(
+                f"images must be uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}"
+            )
         if len(self.images) != len(self.labels):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
         self.labels = np.asarray(self.labels, dtype=np.int64)
@@ -102,8 +106,9 @@ class TaskData:
     record: dict[str, Any] = field(default_factory=dict)
 
 
-def to_tensor(images: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...],
-              device: torch.device | str = "cpu") -> torch.Tensor:
+def to_tensor(
+    images: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """uint8 ``(N, H, W, 3)`` -> normalised float32 ``(N, 3, H, W)`` on ``device``."""
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device, non_blocking=True)
     x = x.permute(0, 3, 1, 2).float().div_(255.0)

@@ -15,9 +15,7 @@ def vtab1k_tasks() -> dict[str, TaskInfo]:
     """Task name -> :class:`TaskInfo`, in the paper's order (natural, specialized, structured)."""
     text = resources.files("vptlab.resources").joinpath("vtab1k_tasks.csv").read_text()
     rows = csv.DictReader(line for line in text.splitlines() if line and not line.startswith("#"))
-    return {
-        r["task"]: TaskInfo(r["task"], r["group"], r["objective"], int(r["num_classes"])) for r in rows
-    }
+    return {r["task"]: TaskInfo(r["task"], r["group"], r["objective"], int(r["num_classes"])) for r in rows}
 
 
 def vtab1k_task(name: str) -> TaskInfo:
