@@ -92,3 +92,16 @@ def test_results_writes_a_tidy_csv(tmp_path, capsys):
                    "prompt_length", "val_top1", "test_top1", "test_loss", "seconds", "trainable_params"):  # fmt: skip
         assert column in header
     assert len(csv_file.read_text().splitlines()) == 99
+
+
+def test_run_checks_the_data_before_writing_anything(tmp_path, capsys):
+    spec_file = tmp_path / "fake.toml"
+    spec_file.write_text(FAKE_SPEC)
+    assert main(["study", "run", str(spec_file), "--out", str(tmp_path / "o")]) == 2
+    assert "VTAB-1k root /nonexistent not found" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "vtab").mkdir()
+    spec_file.write_text(FAKE_SPEC.replace("/nonexistent", str(tmp_path / "vtab")))
+    assert main(["study", "run", str(spec_file), "--out", str(tmp_path / "o")]) == 2
+    assert "task(s) cifar, dtd not found there (found: none)" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -78,7 +78,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from vptlab.study.runner import run_study
+    from vptlab.study.runner import check_data, run_study
     from vptlab.study.spec import load_spec
     from vptlab.study.worker import RunOptions
 
@@ -90,6 +90,7 @@ def _run(args: argparse.Namespace) -> int:
 
         import_ray()
     _check_positive(args.checkpoint_seconds, "--checkpoint-seconds", allow_zero=True)
+    check_data(spec)
     device = None if executor.device == "auto" else executor.device
     options = RunOptions(device=device, checkpoint_seconds=args.checkpoint_seconds)
     echo = lambda text: print(text, file=sys.stderr)  # noqa: E731

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 from vptlab.study._schema import Table, at_least, non_negative, one_of, positive
@@ -71,9 +72,9 @@ def _data(t: Table) -> DataSpec:
     tasks_raw = t.raw("tasks", "all")
     known = known_tasks(source)
     if tasks_raw == "all":
-        if known is None:
-            t.fail("tasks", f"'all' needs a source that lists its tasks; name them for {source!r}")
-        tasks = tuple(known)
+        tasks = tuple(default_tasks(source) or ())
+        if not tasks:
+            t.fail("tasks", f"'all': no tasks found in {source!r}; check the path or name the tasks")
     else:
         tasks = t.convert("tasks", tasks_raw, "str") if isinstance(tasks_raw, str) else None
         tasks = (tasks,) if tasks else t.get_list("tasks", "str")
@@ -97,17 +98,30 @@ def _check_source(source: str) -> str | None:
 
 
 def known_tasks(source: str) -> list[str] | None:
-    """Task names a source is known to have without reading it (VTAB-1k's 19, the synthetic set), else None."""
+    """Task names a source may hold, known without decoding images; None when that cannot be known."""
     infos = known_task_infos(source)
     return list(infos) if infos else None
 
 
+def default_tasks(source: str) -> list[str] | None:
+    """What ``tasks = "all"`` means: the tasks present under an existing VTAB-1k root (all 19 when the root is
+    not there yet, e.g. when planning), every synthetic task, a folder's one task."""
+    if source.startswith("vtab1k:") and _vtab_root(source).is_dir():
+        return [info.name for info in _vtab_present(source)]
+    return known_tasks(source)
+
+
 def known_task_infos(source: str) -> dict:
-    """name -> TaskInfo for sources whose tasks are known without decoding images (VTAB-1k, synthetic, a folder)."""
+    """name -> TaskInfo for sources whose tasks are known without decoding images (VTAB-1k, synthetic, a folder).
+
+    A VTAB-1k root may also hold tasks of its own (folders with a ``task.json``), found when the root exists."""
     if source.startswith("vtab1k:"):
         from vptlab.data.tasks import vtab1k_tasks
 
-        return dict(vtab1k_tasks())
+        infos = dict(vtab1k_tasks())
+        if _vtab_root(source).is_dir():
+            infos.update({info.name: info for info in _vtab_present(source)})
+        return infos
     if source == "synthetic":
         try:
             from vptlab.data.synthetic import SYNTHETIC_TASKS
@@ -117,6 +131,16 @@ def known_task_infos(source: str) -> dict:
     if source.startswith("folder:"):
         return _folder_task_infos(source)
     return {}
+
+
+def _vtab_root(source: str) -> Path:
+    return Path(source.partition(":")[2]).expanduser()
+
+
+def _vtab_present(source: str) -> list:
+    from vptlab.data.vtab1k import find_tasks
+
+    return find_tasks(_vtab_root(source))
 
 
 @functools.cache

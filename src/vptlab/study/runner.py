@@ -57,6 +57,17 @@ def run_study(spec: StudySpec, out: str | Path, *, options: RunOptions | None = 
             store.close()
 
 
+def check_data(spec: StudySpec) -> None:
+    """Fail before anything is written when the data source or one of the study's tasks is not there."""
+    from vptlab.data.sources import list_tasks
+
+    present = {info.name for info in list_tasks(spec.data.source)}
+    missing = [task for task in spec.data.tasks if task not in present]
+    if missing:
+        raise UserError(f"data source {spec.data.source}: task(s) {', '.join(missing)} not found there "
+                        f"(found: {', '.join(sorted(present)) or 'none'})")  # fmt: skip
+
+
 class _Driver:
     def __init__(self, spec: StudySpec, store: StudyStore, options: RunOptions, run_fn: RunFn | None,
                  executor: Executor | None, echo: Callable[[str], None]) -> None:  # fmt: skip
