@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 from pathlib import Path
@@ -26,6 +27,12 @@ from vptlab.errors import UserError
 ALL = list(SYNTHETIC_TASKS)
 
 
+@functools.cache
+def gen(task: str, split: str, image_size: int = 32, seed: int = 0):
+    """Generated once per test session: the tests below only read the sets."""
+    return generate(task, split, image_size=image_size, seed=seed)
+
+
 def _hashes(images: np.ndarray) -> set[str]:
     return {hashlib.sha1(im.tobytes()).hexdigest() for im in images}
 
@@ -42,7 +49,7 @@ def test_tasks_cover_all_groups_and_both_objectives():
 
 @pytest.mark.parametrize("task", ALL)
 def test_same_seed_same_images_other_seed_other_images(task):
-    a, b = generate(task, "val200"), generate(task, "val200")
+    a, b = gen(task, "val200"), generate(task, "val200")
     assert np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
     assert a.manifest == b.manifest
     c = generate(task, "val200", seed=1)
@@ -54,7 +61,7 @@ def test_same_seed_same_images_other_seed_other_images(task):
 def test_split_sizes_types_and_label_balance(task):
     k = SYNTHETIC_TASKS[task].num_classes
     for split, n in (("train800", 800), ("val200", 200)):
-        s = generate(task, split)
+        s = gen(task, split)
         assert s.images.shape == (n, 32, 32, 3) and s.images.dtype == np.uint8
         assert s.labels.dtype == np.int64 and s.labels.min() >= 0 and s.labels.max() < k
         counts = np.bincount(s.labels, minlength=k)
@@ -64,16 +71,16 @@ def test_split_sizes_types_and_label_balance(task):
 
 @pytest.mark.parametrize("task", ALL)
 def test_train_and_test_never_share_an_image(task):
-    train, test = generate(task, "train800"), generate(task, "val200")
+    train, test = gen(task, "train800"), gen(task, "val200")
     assert not _hashes(train.images) & _hashes(test.images)
 
 
 def test_test_split_is_large_and_balanced_and_disjoint():
-    test = generate("textures", "test")
+    test = gen("textures", "test")
     assert len(test) == SPLIT_SIZES["test"] >= 2000
     counts = np.bincount(test.labels)
     assert counts.max() - counts.min() <= 1
-    assert not _hashes(test.images) & _hashes(generate("textures", "train800val200").images)
+    assert not _hashes(test.images) & _hashes(gen("textures", "train800val200").images)
 
 
 def test_pool_serves_the_largest_data_size_run():
@@ -86,12 +93,12 @@ def test_pool_is_generated_balanced_and_disjoint_from_test():
     assert len(pool) == SPLIT_SIZES["pool"]
     counts = np.bincount(pool.labels)
     assert counts.max() - counts.min() <= 1
-    assert not _hashes(pool.images) & _hashes(generate("textures", "test").images)
+    assert not _hashes(pool.images) & _hashes(gen("textures", "test").images)
 
 
 @pytest.mark.parametrize("task", ["fractal", "count"])
 def test_train800val200_is_exactly_train800_then_val200(task):
-    tv, tr, va = (generate(task, s) for s in ("train800val200", "train800", "val200"))
+    tv, tr, va = (gen(task, s) for s in ("train800val200", "train800", "val200"))
     assert np.array_equal(tv.images, np.concatenate([tr.images, va.images]))
     assert np.array_equal(tv.labels, np.concatenate([tr.labels, va.labels]))
     assert len({tv.manifest, tr.manifest, va.manifest}) == 3
@@ -99,7 +106,7 @@ def test_train800val200_is_exactly_train800_then_val200(task):
 
 @pytest.mark.parametrize("task", ALL)
 def test_any_image_size_renders_the_same_scenes(task):
-    small, big = generate(task, "val200", image_size=32), generate(task, "val200", image_size=64)
+    small, big = gen(task, "val200"), gen(task, "val200", image_size=64)
     assert big.images.shape == (200, 64, 64, 3)
     assert np.array_equal(small.labels, big.labels)
     assert small.manifest != big.manifest

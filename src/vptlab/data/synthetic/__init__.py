@@ -6,8 +6,8 @@ task as a VTAB-1k folder.  Everything is deterministic by seed and renders at an
 """
 
 from vptlab.data.synthetic.export import export_synthetic
-from vptlab.data.synthetic.generate import SPLIT_SIZES, SPLITS, generate
 from vptlab.data.synthetic.spec import SyntheticTask
+from vptlab.data.synthetic.splits import SPLIT_SIZES, SPLITS, generate
 from vptlab.data.synthetic.tasks import SYNTHETIC_TASKS, TASKS, get_task
 from vptlab.data.synthetic.upstream import upstream, upstream_info
 from vptlab.data.synthetic.version import GENERATOR_VERSION

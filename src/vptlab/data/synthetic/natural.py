@@ -15,8 +15,10 @@ from vptlab.data.synthetic.upstream import render_fractal_images, sample_fractal
 
 # --- fractal: new IFS classes in the upstream look -----------------------------------------------------------
 
-FRACTAL_CLASSES = 10
-FRACTAL_JITTER = 0.08  # a little more intra-class variation than upstream (0.05), so the task is not trivial
+FRACTAL_CLASSES = 20
+FRACTAL_JITTER = (
+    0.1  # more intra-class variation than upstream (0.05): 20 classes from 50 images each is not trivial
+)
 
 
 @cache
@@ -27,7 +29,7 @@ def _fractal_classes(seed: int) -> f.Systems:
 
 FRACTAL = SyntheticTask(
     info=TaskInfo("fractal", "natural", "classification", FRACTAL_CLASSES),
-    shows="a fractal of one of 10 IFS classes never seen upstream, drawn exactly in the upstream style",
+    shows="a fractal of one of 20 IFS classes never seen upstream, drawn exactly in the upstream style",
     mirrors="cifar / caltech101 (natural classification close to the pretraining images)",
     quadrant="classification, low FID (VPT expected to win)",
     sample=lambda rng, labels, ctx: sample_fractal_images(rng, labels, ctx, FRACTAL_JITTER),

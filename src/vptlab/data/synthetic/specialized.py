@@ -17,11 +17,11 @@ CELL_SLOTS = 34
 # Per class: nuclei count, radius, elongation, darkness (stain uptake) and outline irregularity ranges.  The
 # ranges overlap on purpose: as in histology, no single cue decides the class.
 _CELL_RANGES = {
-    "count": ((7, 15), (16, 30), (7, 16), (16, 34)),
-    "radius": ((0.06, 0.09), (0.04, 0.065), (0.085, 0.14), (0.025, 0.05)),
-    "elong": ((1.0, 1.35), (1.0, 1.2), (1.15, 1.9), (1.0, 1.7)),
-    "dark": ((0.5, 0.75), (0.7, 0.95), (0.55, 0.9), (0.3, 0.6)),
-    "wobble": ((0.0, 0.08), (0.0, 0.05), (0.08, 0.22), (0.1, 0.3)),
+    "count": ((8, 22), (12, 30), (8, 22), (12, 32)),
+    "radius": ((0.05, 0.09), (0.04, 0.075), (0.065, 0.12), (0.03, 0.065)),
+    "elong": ((1.0, 1.4), (1.0, 1.3), (1.1, 1.8), (1.0, 1.7)),
+    "dark": ((0.45, 0.8), (0.55, 0.95), (0.5, 0.9), (0.35, 0.75)),
+    "wobble": ((0.0, 0.12), (0.0, 0.1), (0.04, 0.22), (0.06, 0.3)),
 }
 
 
@@ -44,7 +44,9 @@ def _sample_cells(rng: np.random.Generator, labels: np.ndarray, ctx: Any) -> Par
         "cy": rng.uniform(-1.05, 1.05, (n, k)).astype(r.F32),
         "radius": _per_class(rng, labels, _CELL_RANGES["radius"], (n, k)),
         "elong": _per_class(rng, labels, _CELL_RANGES["elong"], (n, k)),
-        "dark": _per_class(rng, labels, _CELL_RANGES["dark"], (n, k)),
+        # Staining strength varies per slide and scales every nucleus's darkness.
+        "dark": _per_class(rng, labels, _CELL_RANGES["dark"], (n, k))
+        * rng.uniform(0.75, 1.1, (n, 1)).astype(r.F32),
         "wobble": _per_class(rng, labels, _CELL_RANGES["wobble"], (n, k)),
         "theta": rng.uniform(0, np.pi, (n, k)).astype(r.F32),
         "phase": rng.uniform(0, 2 * np.pi, (n, k)).astype(r.F32),
@@ -54,7 +56,7 @@ def _sample_cells(rng: np.random.Generator, labels: np.ndarray, ctx: Any) -> Par
         ),
         "eosin": r.hsv_to_rgb(
             rng.uniform(0.87, 0.98, n),
-            rng.uniform(0.15, 0.45, n) * np.where(pale, 0.7, 1.0),
+            rng.uniform(0.15, 0.45, n) * np.where(pale, 0.85, 1.0),
             rng.uniform(0.75, 0.95, n),
         ),
         "fibres": rng.uniform(0, 1, (n, 10, 10)).astype(r.F32),
@@ -114,85 +116,108 @@ def _hsv(rng: np.random.Generator, n: int, h: tuple, s: tuple, v: tuple) -> np.n
 
 def _sample_satellite(rng: np.random.Generator, labels: np.ndarray, ctx: Any) -> Params:
     n = len(labels)
+    # Colour ranges overlap between covers (dark pasture, pale forest, green water), as seasons and sensors do.
     return {
         "label": labels,
-        "forest": _hsv(rng, n, (0.22, 0.4), (0.35, 0.8), (0.18, 0.42)),
-        "grass": _hsv(rng, n, (0.15, 0.32), (0.25, 0.65), (0.4, 0.7)),
-        "soil": _hsv(rng, n, (0.06, 0.14), (0.25, 0.6), (0.4, 0.75)),
-        "water": _hsv(rng, n, (0.5, 0.64), (0.35, 0.85), (0.2, 0.55)),
-        "grey": _hsv(rng, n, (0.0, 1.0), (0.0, 0.12), (0.4, 0.75)),
-        "roof": _hsv(rng, n, (-0.05, 0.08), (0.2, 0.7), (0.35, 0.8)),
+        "forest": _hsv(rng, n, (0.2, 0.42), (0.3, 0.8), (0.18, 0.5)),
+        "grass": _hsv(rng, n, (0.12, 0.35), (0.2, 0.65), (0.3, 0.65)),
+        "soil": _hsv(rng, n, (0.05, 0.15), (0.15, 0.6), (0.35, 0.7)),
+        "water": _hsv(rng, n, (0.42, 0.64), (0.25, 0.85), (0.15, 0.5)),
+        "grey": _hsv(rng, n, (0.0, 1.0), (0.0, 0.15), (0.35, 0.7)),
+        "roof": _hsv(rng, n, (-0.05, 0.1), (0.1, 0.6), (0.35, 0.75)),
+        "land_mix": rng.uniform(0, 0.6, n).astype(r.F32),
         "theta": rng.uniform(0, np.pi, n).astype(r.F32),
         "offset": rng.uniform(-0.5, 0.5, n).astype(r.F32),
         "freq": rng.uniform(2.5, 5.0, n).astype(r.F32),
-        "width": rng.uniform(0.06, 0.16, n).astype(r.F32),
+        "width": rng.uniform(0.03, 0.12, n).astype(r.F32),
         "amp": rng.uniform(0.2, 0.45, n).astype(r.F32),
+        "rough": rng.uniform(0, 1, n).astype(r.F32),
         "field4": rng.uniform(0, 1, (n, 4, 4)).astype(r.F32),
         "field16": rng.uniform(0, 1, (n, 16, 16)).astype(r.F32),
         "blocks": rng.uniform(-0.9, 0.9, (n, 4, 4)).astype(r.F32),
+        "gain": rng.uniform(0.7, 1.3, n).astype(r.F32),
+        "haze": rng.uniform(0, 0.25, n).astype(r.F32),
+        "contrast": rng.uniform(0.3, 1.0, n).astype(r.F32),
         "noise": rng.uniform(0.01, 0.04, n).astype(r.F32),
     }
 
 
-def _cover(c: np.ndarray, size: int) -> np.ndarray:
-    return r.fill(c, size)
+def _col(c: np.ndarray) -> np.ndarray:
+    return c[:, None, None, :]
 
 
-def _satellite(k: int, p: Params, size: int) -> np.ndarray:
-    """The tile of land-cover class ``k`` for the images in ``p``."""
+def _tile_geometry(p: Params, size: int) -> dict[str, np.ndarray]:
+    """Shared fields of a tile: rotated coordinates, fine and coarse noise, and a mixed land cover."""
     x, y = r.grid(size)
     u, v = r.local(x, y, 0.0, r.b(p["offset"])[:, 0, 0], p["theta"])
     fine = (r.smooth_noise(p["field16"], size) - 0.5)[..., None]
     coarse = (r.smooth_noise(p["field4"], size) - 0.5)[..., None]
-    land = _cover(p["grass"], size) + 0.12 * coarse + 0.06 * fine
-    if k == 0:
-        return _cover(p["forest"], size) + 0.25 * fine + 0.08 * coarse
-    if k == 1:
-        return land
-    if k == 2:
-        strip = np.floor(u * r.b(p["freq"]) + 10)
-        pick = (np.mod(strip * 7.31, 3.0) / 3.0)[..., None]
-        field = np.where(
-            pick < 0.34,
-            p["soil"][:, None, None],
-            np.where(pick < 0.67, p["grass"][:, None, None], p["forest"][:, None, None]),
-        )
-        return field + 0.05 * fine
-    if k == 3:
-        return _cover(p["water"], size) + 0.05 * coarse
-    if k == 4:
-        bed = np.abs(v - r.b(p["amp"]) * np.sin(u * r.b(p["freq"]) * 0.8)) - r.b(p["width"])
-        return r.over(land, r.coverage(bed, size), p["water"])
-    if k == 5:
-        road = r.coverage(np.abs(v) - r.b(p["width"]) * 0.5, size)
-        return r.over(land, road, p["grey"])
-    if k == 6:
-        cell = 1 / r.b(p["freq"] * 1.6)
-        du = np.abs(np.mod(u, cell) - cell / 2) - cell * 0.28
-        dv = np.abs(np.mod(v, cell) - cell / 2) - cell * 0.22
-        houses = r.coverage(np.maximum(du, dv), size)
-        return r.over(r.over(land, 0.8 * np.ones_like(du), p["grey"]) * 0.5 + land * 0.5, houses, p["roof"])
-    ground = _cover(p["grey"], size) * 0.9 + 0.05 * fine
+    mix = r.b(p["land_mix"])[..., None]
+    land = _col(p["grass"]) * (1 - mix) + _col(p["soil"]) * mix + 0.12 * coarse + 0.08 * fine
+    return {"x": x, "y": y, "u": u, "v": v, "fine": fine, "coarse": coarse, "land": land}
+
+
+def _forest(p: Params, g: dict, size: int) -> np.ndarray:
+    return _col(p["forest"]) + (0.12 + 0.2 * r.b(p["rough"])[..., None]) * g["fine"] + 0.08 * g["coarse"]
+
+
+def _pasture(p: Params, g: dict, size: int) -> np.ndarray:
+    return _col(p["grass"]) + 0.12 * g["coarse"] + (0.03 + 0.14 * r.b(p["rough"])[..., None]) * g["fine"]
+
+
+def _crops(p: Params, g: dict, size: int) -> np.ndarray:
+    pick = np.mod(np.floor(g["u"] * r.b(p["freq"]) + 10) * 7.31, 3.0)[..., None]
+    field = np.where(pick < 1, _col(p["soil"]), np.where(pick < 2, _col(p["grass"]), _col(p["forest"])))
+    return field + 0.06 * g["fine"]
+
+
+def _water(p: Params, g: dict, size: int) -> np.ndarray:
+    shore = r.coverage(r.b(p["amp"]) + 0.75 - g["v"], size)[..., None]  # a strip of shore along one side
+    return (_col(p["water"]) + 0.05 * g["coarse"]) * (1 - shore) + g["land"] * shore
+
+
+def _river(p: Params, g: dict, size: int) -> np.ndarray:
+    bed = np.abs(g["v"] - r.b(p["amp"]) * np.sin(g["u"] * r.b(p["freq"]) * 0.8)) - r.b(p["width"])
+    return r.over(g["land"], r.coverage(bed, size), p["water"])
+
+
+def _highway(p: Params, g: dict, size: int) -> np.ndarray:
+    road = r.coverage(np.abs(g["v"]) - r.b(p["width"]) * 0.5, size)
+    return r.over(g["land"], road, p["grey"])
+
+
+def _residential(p: Params, g: dict, size: int) -> np.ndarray:
+    cell = 1 / r.b(p["freq"] * 1.6)
+    du = np.abs(np.mod(g["u"], cell) - cell / 2) - cell * 0.28
+    dv = np.abs(np.mod(g["v"], cell) - cell / 2) - cell * 0.22
+    ground = 0.5 * g["land"] + 0.5 * _col(p["grey"])
+    return r.over(ground, r.coverage(np.maximum(du, dv), size) * r.b(p["contrast"]), p["roof"])
+
+
+def _industrial(p: Params, g: dict, size: int) -> np.ndarray:
+    ground = _col(p["grey"]) * 0.9 + 0.05 * g["fine"]
     for j in range(4):
-        bx, by = p["blocks"][:, j, 0], p["blocks"][:, j, 1]
+        half_w = 0.15 + 0.1 * np.abs(p["blocks"][:, j, 2])
+        half_h = 0.12 + 0.1 * np.abs(p["blocks"][:, j, 3])
         box = r.sdf_box(
-            x,
-            y,
-            bx,
-            by,
-            0.15 + 0.1 * np.abs(p["blocks"][:, j, 2]),
-            0.12 + 0.1 * np.abs(p["blocks"][:, j, 3]),
-            p["theta"],
+            g["x"], g["y"], p["blocks"][:, j, 0], p["blocks"][:, j, 1], half_w, half_h, p["theta"]
         )
-        ground = r.over(ground, r.coverage(box, size), np.clip(p["grey"] * 1.35 + 0.1, 0, 1))
+        roof = np.clip(p["grey"] * (1 + 0.4 * p["contrast"][:, None]) + 0.1, 0, 1)
+        ground = r.over(ground, r.coverage(box, size), roof)
     return ground
+
+
+_SATELLITE_DRAW = (_forest, _pasture, _crops, _water, _river, _highway, _residential, _industrial)
 
 
 def _render_satellite(p: Params, size: int, rng: np.random.Generator, ctx: Any) -> np.ndarray:
     img = np.zeros((len(p["label"]), size, size, 3), r.F32)
     for k in np.unique(p["label"]):
         idx = np.flatnonzero(p["label"] == k)
-        img[idx] = _satellite(int(k), {key: val[idx] for key, val in p.items()}, size)
+        sub = {key: val[idx] for key, val in p.items()}
+        img[idx] = _SATELLITE_DRAW[k](sub, _tile_geometry(sub, size), size)
+    # Illumination and atmosphere: a gain and an additive haze per tile.
+    img = img * p["gain"][:, None, None, None] + p["haze"][:, None, None, None]
     return r.add_noise(img, rng, p["noise"])
 
 

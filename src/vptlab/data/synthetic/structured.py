@@ -194,7 +194,7 @@ def _sample_dist(rng: np.random.Generator, labels: np.ndarray, ctx: Any) -> Para
         "lateral": take(rng.uniform(-0.8, 0.8, (n, k))).astype(r.F32),
         "cylinder": take(rng.random((n, k)) < 0.4),
         "colour": r.random_colour(rng, n * k, s=(0.3, 0.9), v=(0.4, 0.95)).reshape(n, k, 3),
-        "horizon": rng.uniform(-0.48, -0.42, n).astype(r.F32),
+        "horizon": rng.uniform(-0.53, -0.37, n).astype(r.F32),
         "floor": rng.uniform(0.35, 0.6, n).astype(r.F32),
         "light": rng.uniform(-0.8, 0.8, (n, 2)).astype(r.F32),
         "noise": rng.uniform(0.01, 0.03, n).astype(r.F32),
