@@ -137,6 +137,7 @@ def _vtab_root(source: str) -> Path:
     return Path(source.partition(":")[2]).expanduser()
 
 
+@functools.cache
 def _vtab_present(source: str) -> list:
     from vptlab.data.vtab1k import find_tasks
 

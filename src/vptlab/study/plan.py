@@ -119,7 +119,15 @@ def stage1_fields(full_cfg: RunConfig) -> dict[str, Any]:
 
 def final_configs(spec: StudySpec, selected: RunConfig) -> list[RunConfig]:
     """The selected tune config on train+val, once per seed, with the study's test-evaluation cadence."""
-    return [
+    try:
+        return list(_final_configs(spec, selected))
+    except TypeError:  # unhashable spec values
+        return list(_final_configs.__wrapped__(spec, selected))
+
+
+@functools.lru_cache(maxsize=4096)
+def _final_configs(spec: StudySpec, selected: RunConfig) -> tuple[RunConfig, ...]:
+    return tuple(
         dataclasses.replace(
             selected,
             stage="final",
@@ -128,7 +136,7 @@ def final_configs(spec: StudySpec, selected: RunConfig) -> list[RunConfig]:
             eval_test_every=spec.training.eval_test_every,
         ).resolved()
         for seed in spec.training.seeds
-    ]
+    )
 
 
 def grid_size(spec: StudySpec, group: Group) -> int:
