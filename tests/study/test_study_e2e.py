@@ -218,3 +218,31 @@ def test_successive_halving_on_ray_matches_local(halving_file, tmp_path):
         ray.shutdown()
     assert statuses(tmp_path / "ray") == statuses(tmp_path / "local")
     assert finals(tmp_path / "ray") == finals(tmp_path / "local")
+
+
+DIVERGING = """
+[methods.full]
+lr = [50.0, 0.001]
+wd = [0.0]
+batch_size = 16
+[methods.mixed]
+lr = [50.0]
+wd = [0.0]
+prompt_length = 2
+batch_size = 16
+"""
+
+
+def test_diverged_runs_are_never_selected_and_show_as_diverged(spec_file, tmp_path, capsys):
+    path = tmp_path / "diverging.toml"
+    path.write_text(tiny_spec(f"folder:{spec_file.parent / 'colours'}", "colours", methods=DIVERGING))
+    assert main(["study", "run", str(path), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    table = capsys.readouterr().out
+    results = study_results(tmp_path / "out")
+    tune = {(r["config"]["method"], r["config"]["lr"]): r["status"] for r in results.values()
+            if r["config"]["stage"] == "tune"}  # fmt: skip
+    assert tune == {("full", 50.0): "diverged", ("full", 0.001): "ok", ("mixed", 50.0): "diverged"}
+    full_finals = [r for r in results.values() if r["config"]["stage"] == "final"]
+    assert {r["config"]["lr"] for r in full_finals} == {0.001} and len(full_finals) == 2
+    mixed_row = next(line for line in table.splitlines() if line.startswith("mixed"))
+    assert "diverged" in mixed_row and "±" not in mixed_row
