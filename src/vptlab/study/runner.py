@@ -57,6 +57,10 @@ def run_study(spec: StudySpec, out: str | Path, *, options: RunOptions | None = 
             store.close()
 
 
+def _without_executor(spec: dict) -> dict:
+    return {k: v for k, v in spec.items() if k != "executor"}
+
+
 def check_data(spec: StudySpec) -> None:
     """Fail before anything is written when the data source or one of the study's tasks is not there."""
     from vptlab.data.sources import list_tasks
@@ -168,7 +172,7 @@ class _Driver:
     def _write_spec(self) -> None:
         spec = spec_to_dict(self.spec)
         previous = self.store.read_json(SPEC_FILE)
-        if previous is not None and previous != spec:
+        if previous is not None and _without_executor(previous) != _without_executor(spec):
             self.echo(
                 f"note: {self.store.out / SPEC_FILE} changes; runs whose configs did not change are kept"
             )
