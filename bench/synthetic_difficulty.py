@@ -161,7 +161,7 @@ def update_section(path: Path, text: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="*", default=list(SYNTHETIC_TASKS))
-    ap.add_argument("--cnn-epochs", type=int, default=30)
+    ap.add_argument("--cnn-epochs", type=int, default=20)
     ap.add_argument("--no-pools", action="store_true", help="skip timing the 25,000-image pools")
     ap.add_argument(
         "--update", type=Path, help="replace the section in this markdown file (e.g. BENCHMARKS.md)"

@@ -27,26 +27,29 @@ def generate(task: str, split: str, image_size: int = 32, seed: int = 0) -> Imag
     """
     spec = get_task(task)
     require(image_size >= 8, f"image_size must be >= 8, got {image_size}")
+    require(seed >= 0, f"seed must be >= 0, got {seed}")
     if split == "train800val200":
-        parts = [generate(task, s, image_size, seed) for s in ("train800", "val200")]
-        members = _members(task, "train800", 800, seed, image_size) + _members(
-            task, "val200", 200, seed, image_size
-        )
-        labels = np.concatenate([p.labels for p in parts])
-        images = np.concatenate([p.images for p in parts])
-        return ImageSet(
-            images, labels, manifest_of(members, labels), _describe(task, split, seed, image_size)
-        )
+        return _train_val(task, image_size, seed)
     if split not in SPLIT_SIZES:
         raise UserError(f"unknown split {split!r} of synthetic task {task!r}; splits: {', '.join(SPLITS)}")
     n = SPLIT_SIZES[split]
-    ss = seed_sequence(seed, "task", task, split)
-    labels = balanced_labels(
-        np.random.default_rng(seed_sequence(seed, "labels", task, split)), n, spec.info.num_classes
+    label_rng = np.random.default_rng(seed_sequence(seed, "labels", task, split))
+    labels = balanced_labels(label_rng, n, spec.info.num_classes)
+    images = render_images(
+        spec, labels, seed_sequence(seed, "task", task, split), image_size, spec.context(seed)
     )
-    images = render_images(spec, labels, ss, image_size, spec.context(seed))
     members = _members(task, split, n, seed, image_size)
     return ImageSet(images, labels, manifest_of(members, labels), _describe(task, split, seed, image_size))
+
+
+def _train_val(task: str, image_size: int, seed: int) -> ImageSet:
+    """train800 followed by val200: the same images, so tuning and final runs see consistent data."""
+    parts = [generate(task, s, image_size, seed) for s in ("train800", "val200")]
+    members = [m for s in ("train800", "val200") for m in _members(task, s, SPLIT_SIZES[s], seed, image_size)]
+    labels = np.concatenate([p.labels for p in parts])
+    images = np.concatenate([p.images for p in parts])
+    desc = _describe(task, "train800val200", seed, image_size)
+    return ImageSet(images, labels, manifest_of(members, labels), desc)
 
 
 def _members(task: str, split: str, n: int, seed: int, image_size: int) -> list[str]:

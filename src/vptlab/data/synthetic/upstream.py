@@ -121,6 +121,7 @@ def upstream(num_classes: int = 100, per_class: int = 400, image_size: int = 32,
     require(num_classes >= 2, f"upstream num_classes must be >= 2, got {num_classes}")
     require(per_class >= 1, f"upstream per_class must be >= 1, got {per_class}")
     require(image_size >= 8, f"image_size must be >= 8, got {image_size}")
+    require(seed >= 0, f"seed must be >= 0, got {seed}")
     n = num_classes * per_class
     labels = np.arange(n, dtype=np.int64) % num_classes  # interleaved: every prefix is balanced
     systems = upstream_systems(num_classes, seed)
