@@ -62,10 +62,8 @@ def test_only_complete_results_are_read(tmp_path):
     wrong = run_path(tmp_path, "d")
     write_run_files(wrong, {"result.json": json.dumps(result("other")).encode()})  # not this folder's run
     assert list(study_results(tmp_path)) == ["a"]
-    assert [r["run_id"] for r in load_results(tmp_path)] == [
-        "a",
-        "other",
-    ]  # load_results: unchanged behaviour
+    # a study folder's results are its runs/<run_id>/ folders whose result is that run's
+    assert [r["run_id"] for r in load_results(tmp_path)] == ["a"]
 
 
 def test_write_run_files_is_atomic_and_drops_a_stale_checkpoint(tmp_path):

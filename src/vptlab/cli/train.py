@@ -22,7 +22,7 @@ _HELP = {
     "lr": "base learning rate (scaled by batch_size/256); default: the method's",
     "schedule": "step: warm-up + cosine per optimiser step; epoch: the reference code's per-epoch schedule",
     "reference_optimizer": "reproduce the reference code's optimiser quirks (AdamW wd fixed at 0.01, ...)",
-    "eval_test_every": "evaluate test loss/acc every N epochs (0: last epoch only)",
+    "eval_test_every": "evaluate test loss/acc every N epochs (0: only after the final stage's last epoch)",
 }
 _SKIP = {"backbone_args", "extra"}
 

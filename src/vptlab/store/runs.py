@@ -27,6 +27,8 @@ def load_results(root: str | Path) -> list[dict]:
     single = load_result(root)
     if single is not None:
         return [single]
+    if (root / RUNS_DIR).is_dir():  # a study: its own runs only (not an ft-then-pt run's private stage1/)
+        return [r for r in study_results(root).values() if r.get("status") != "partial"]
     results = []
     for result_file in sorted(root.rglob("result.json")):
         result = load_result(result_file.parent)

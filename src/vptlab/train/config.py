@@ -68,7 +68,9 @@ class RunConfig:
     ft_lr: float | None = None  # ft-then-pt stage 1
     ft_wd: float | None = None
     ft_batch_size: int | None = None
-    eval_test_every: int = 1  # test loss/acc every N epochs (the loss-curve analysis); 0: last epoch only
+    eval_test_every: int = (
+        1  # test loss/acc every N epochs (loss curves); 0: the final stage's last epoch only
+    )
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     skip_bad_images: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # free-form labels

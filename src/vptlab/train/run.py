@@ -224,8 +224,9 @@ class _Run:
         cfg, data = self.cfg, self.data
         row: dict[str, Any] = {"epoch": epoch, "lr": lr, "train_loss": stats.loss, "train_top1": stats.top1}
         evals = {"val": data.val} if data.val is not None else {}
-        final = epoch + 1 == cfg.epochs
-        if final or (cfg.eval_test_every and (epoch + 1) % cfg.eval_test_every == 0):
+        # the tune stage selects on val and never needs test; the final stage always ends with it
+        last = epoch + 1 == cfg.epochs and cfg.stage == "final"
+        if last or (cfg.eval_test_every and (epoch + 1) % cfg.eval_test_every == 0):
             evals["test"] = data.test
         for split, subset in evals.items():
             s = evaluate(
