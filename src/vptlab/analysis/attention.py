@@ -166,8 +166,8 @@ def attention_grid(
 ) -> Figure:
     """Rows: images; columns: the image, then one overlaid map per (label, maps, kind ``last`` | ``rollout``).
 
-    All maps share one colour scale, from 0 to the largest value shown, in units of uniform attention: a
-    near-uniform map looks flat instead of being stretched to full contrast.
+    All maps share one colour scale in units of uniform attention, centred on 1 (every patch equal): a
+    near-uniform map looks pale instead of being stretched to full contrast.
     """
     n, ncols, size = len(images), 1 + len(columns), images.shape[1]
     heats = [
@@ -180,7 +180,9 @@ def attention_grid(
         for c, (name, maps, kind) in enumerate(columns):
             label = _column_label(f"{name} {KIND_LABELS[kind]}", maps, kind, r)
             _show(fig.add_subplot(n, ncols, r * ncols + c + 2), images[r], heats[r][c], label, vmax)
-    scale = f"colour: attention per patch relative to uniform (0 to {vmax:.1f}x), one scale for all maps"
+    scale = (
+        f"attention per patch relative to uniform: blue below, grey = uniform, red above (up to {vmax:.1f}x)"
+    )
     fig.suptitle(f"{title}\n{scale}" if title else scale, fontsize=8)
     return fig
 
@@ -198,7 +200,10 @@ def _column_label(name: str, maps: AttentionMaps, kind: str, row: int) -> str:
 def _show(ax, image: np.ndarray, heat: np.ndarray | None, label: str, vmax: float) -> None:
     ax.imshow(image, interpolation="nearest")
     if heat is not None:
-        ax.imshow(heat, cmap="jet", alpha=0.45, interpolation="nearest", vmin=0.0, vmax=vmax)
+        from matplotlib.colors import TwoSlopeNorm
+
+        norm = TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=max(vmax, 1.0 + 1e-6))
+        ax.imshow(heat, cmap="coolwarm", norm=norm, alpha=0.6, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     if label:

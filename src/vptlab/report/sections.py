@@ -160,6 +160,13 @@ def _task_fids(study: Study, opts: ReportOptions) -> tuple[dict[str, float], str
         fids, skipped = study_task_fids(study.results, extractor, pretrain)
     except UserError as err:
         return {}, f"{err}."
+    except (
+        RuntimeError,
+        OSError,
+        ValueError,
+    ) as err:  # a model or file problem: the report still gets written
+        log.warning("FID per task failed: %s", err)
+        return {}, f"computing FID failed ({type(err).__name__}: {err})."
     for task, why in skipped.items():
         log.warning("no FID for %s: %s", task, why)
     what = f"{opts.fid_features} features ({extractor.key}), pretraining side {pretrain.description or opts.pretrain_stats}"
