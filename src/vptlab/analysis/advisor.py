@@ -32,6 +32,7 @@ from vptlab.errors import UserError
 
 SMALL_DATA = 2_000
 LARGE_DATA = 10_000
+IN_PAPER_REGIME = f"data size as in the paper's evidence (<= {SMALL_DATA:,} images)"
 OBJECTIVES = ("classification", "structured")
 
 
@@ -41,7 +42,7 @@ class RuleVerdict:
 
     recommend: str  # "VPT", "FT" or "undetermined"
     reasons: tuple[str, ...]
-    confidence: str  # "paper's regime", "weaker (more data)", "size overrides", "no FID threshold"
+    confidence: str  # IN_PAPER_REGIME, "weaker (more data)", "size overrides", "no FID threshold"
 
 
 def paper_rule(objective: str, fid: float, threshold: float | None, train_size: int) -> RuleVerdict:
@@ -69,7 +70,7 @@ def paper_rule(objective: str, fid: float, threshold: float | None, train_size: 
             f"{train_size} training images > {SMALL_DATA}: the gap narrows with data (paper Fig. 4)"
         )
         return RuleVerdict("VPT", tuple(reasons), "weaker (more data)")
-    return RuleVerdict(verdict, tuple(reasons), "paper's regime")
+    return RuleVerdict(verdict, tuple(reasons), IN_PAPER_REGIME)
 
 
 # --- the quick head-to-head ---------------------------------------------------------------------------------
