@@ -101,7 +101,7 @@ def quick_head_to_head(
             stage="tune",
             epochs=epochs,
             warmup_epochs=min(1, epochs - 1),
-            eval_test_every=0,
+            eval_test_every=epochs,  # test once, at the end (nothing is selected here)
             seed=42,
         ).resolved()
         result = train_run(cfg, out_dir / f"{method}-{cfg.run_id}", device=device, save_weights=False)
