@@ -350,7 +350,8 @@ def notes(study: Study, opts: ReportOptions) -> Section:
     s.ul(
         [
             "Final runs only (config.stage = final, status ok): train on train+val, last-epoch test top-1; mean and "
-            "sample std over seeds. Hyper-parameters were selected on validation by the study, never on test.",
+            "sample std over seeds. The report reads only these runs' result files; tune runs (validation, where the "
+            "study selects hyper-parameters) are counted above but never averaged.",
             f"FT = method `{FT}`; VPT = `{study.vpt or 'none'}` (VPT-deep when the study has it).",
             "Clear win: |mean_VPT - mean_FT| > std_FT + std_VPT (needs two seeds per method).",
             "FID: pytorch-fid's Fréchet distance formula; statistics cached per image-set manifest and feature "
