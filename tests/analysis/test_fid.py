@@ -221,3 +221,28 @@ def test_backbone_features_from_a_local_checkpoint(tmp_path):
     assert feats.shape == (5, 64) and np.isfinite(feats).all()
     assert ex.image_size == 32 and ex.key.startswith("backbone-vptlab-tiny-")
     np.testing.assert_allclose(ex(images[:2]), feats[:2], rtol=1e-5, atol=1e-6)  # deterministic, eval mode
+
+
+def test_cli_fid_saves_statistics_and_compares_stats_files(tmp_path, capsys):
+    import json
+
+    from safetensors.torch import save_file
+
+    from vptlab.backbones import create_backbone
+    from vptlab.cli import main
+
+    model = create_backbone("vptlab-tiny", num_classes=2, pretrained=False)
+    ckpt = tmp_path / "tiny.safetensors"
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("head")}, str(ckpt)
+    )
+    a, b = _write_folder(tmp_path / "a", 0, 12, 0), _write_folder(tmp_path / "b", 1, 12, 80)
+    assert main(["fid", str(a), "--save-stats", str(tmp_path / "a.npz"), "--checkpoint", str(ckpt)]) == 0
+    assert load_stats(tmp_path / "a.npz").count == 12
+    assert main(["fid", str(a), str(b), "--checkpoint", str(ckpt), "--json"]) == 0
+    direct = json.loads(capsys.readouterr().out)
+    assert main(["fid", str(tmp_path / "a.npz"), str(b), "--checkpoint", str(ckpt), "--json"]) == 0
+    via_file = json.loads(capsys.readouterr().out)
+    assert via_file["fid"] == pytest.approx(direct["fid"]) and direct["fid"] > 0
+    assert main(["fid", str(tmp_path / "a.npz"), str(tmp_path / "a.npz")]) == 0  # no model needed
+    assert capsys.readouterr().out.startswith("FID 0.0000")

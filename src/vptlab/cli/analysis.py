@@ -82,21 +82,13 @@ def run_fid(args: argparse.Namespace) -> int:
         return 0
     stats_b = set_stats(args.b, extractor)
     value = fid_from_stats(stats_a, stats_b)
+    features = stats_a.features or stats_b.features or extractor.key
+    counts = {"a_images": stats_a.count, "b_images": stats_b.count}
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "fid": value,
-                    "features": extractor.key,
-                    "a": args.a,
-                    "b": args.b,
-                    "a_images": stats_a.count,
-                    "b_images": stats_b.count,
-                }
-            )
-        )
+        print(json.dumps({"fid": value, "features": features, "a": args.a, "b": args.b, **counts}))
     else:
-        print(f"FID {value:.4f}  ({extractor.key}; A {stats_a.count} images, B {stats_b.count} images)")
+        shown = 0.0 if abs(value) < 5e-5 else value  # the formula can give -1e-9 for identical sets
+        print(f"FID {shown:.4f}  ({features}; A {stats_a.count} images, B {stats_b.count} images)")
     return 0
 
 
