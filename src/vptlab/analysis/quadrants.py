@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vptlab.analysis.results import GROUP_ORDER, Comparison
+from vptlab.analysis.results import GROUP_ORDER, Comparison, task_rank
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: the advisor needs only the rule
     from matplotlib.figure import Figure
@@ -140,8 +140,8 @@ def figure3(placed: list[TaskQuadrant], threshold: float, title: str = "") -> Fi
     """Bars of FID per task, coloured by winner, hatched when the objective is structured, grouped by group."""
     from vptlab.analysis._plot import WINNER_COLORS, new_figure
 
-    ordered = sorted(placed, key=lambda q: (_group_rank(q.comparison.group), q.task))
-    fig = new_figure(max(6.0, 0.45 * len(ordered) + 2.5), 4.2)
+    ordered = sorted(placed, key=lambda q: (_group_rank(q.comparison.group), task_rank(q.task), q.task))
+    fig = new_figure(max(7.0, 0.45 * len(ordered) + 4.5), 4.2)
     ax = fig.add_subplot()
     xs, x, last_group, group_spans = [], 0.0, None, []
     for q in ordered:
@@ -175,7 +175,7 @@ def figure3(placed: list[TaskQuadrant], threshold: float, title: str = "") -> Fi
             va="bottom",
             fontsize=9,
         )
-    ax.legend(handles=_legend_handles(threshold), fontsize=7, loc="upper left", framealpha=0.9)
+    ax.legend(handles=_legend_handles(threshold), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
         fig.suptitle(title, fontsize=10)
     return fig

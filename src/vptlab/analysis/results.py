@@ -169,10 +169,19 @@ def _mean_param(params: list[dict], name: str) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
+def task_rank(task: str) -> int:
+    """A task's place in the paper's (VTAB-1k) order; other tasks come after, ordered by name by the caller."""
+    from vptlab.data.tasks import vtab1k_tasks
+
+    order = list(vtab1k_tasks())
+    return order.index(task) if task in order else len(order)
+
+
 def _cell_order(cell: Cell) -> tuple:
     return (
         regime_order(cell.regime),
         GROUP_ORDER.index(cell.group) if cell.group in GROUP_ORDER else 9,
+        task_rank(cell.task),
         cell.task,
         METHOD_ORDER.index(cell.method) if cell.method in METHOD_ORDER else 99,
         cell.method,
