@@ -117,9 +117,11 @@ class BackboneFeatures:
     _norm: tuple | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        suffix = f"-{_file_key(Path(self.checkpoint))}" if self.checkpoint else ""
         if self.checkpoint and not Path(self.checkpoint).is_file():
             raise UserError(f"--checkpoint {self.checkpoint}: no such file")
+        weights = Path(self.checkpoint) if self.checkpoint else _bundled_weights(self.name)
+        # cached statistics follow the weights' content: re-pretraining the tiny backbone invalidates them
+        suffix = f"-{_file_key(weights)}" if weights is not None else ""
         self.key = f"backbone-{self.name}{suffix}"
 
     def _load(self) -> torch.nn.Module:
@@ -155,6 +157,14 @@ class BackboneFeatures:
             feats = model.forward_head(model.forward_features((x - mean) / std), pre_logits=True)
             out.append(feats.float().cpu().numpy())
         return np.concatenate(out).astype(np.float64)
+
+
+def _bundled_weights(name: str) -> Path | None:
+    """The packaged weights file of a bundled backbone (vptlab-tiny), if present."""
+    from vptlab.backbones import TINY_NAME, tiny_weights_path
+
+    path = tiny_weights_path() if name == TINY_NAME else None
+    return path if path is not None and path.is_file() else None
 
 
 def make_extractor(
