@@ -150,6 +150,7 @@ def test_report_on_hand_made_vtab_runs(tmp_path):
         _hand_run(study, "vpt-deep", "cifar", seed, 70 + jitter)
         _hand_run(study, "full", "dmlab", seed, 45 + jitter, "structured")
         _hand_run(study, "vpt-deep", "dmlab", seed, 40 + jitter, "structured")
+        _hand_run(study, "mixed", "cifar", seed, 65 + jitter)
     files = build_report(study, None, ReportOptions(fid_features="none"))
     assert files.markdown.parent == study / "report"
     md = files.markdown.read_text()
@@ -159,6 +160,8 @@ def test_report_on_hand_made_vtab_runs(tmp_path):
     assert "No per-epoch test loss" in md
     assert "Needs FT and VPT final runs with saved tuned weights" in md
     assert "VPT-deep beat FT on 1 of 2 tasks (1 clearly)" in md
+    assert "Mixed beat FT on 1 of 1 and beat VPT-deep on 0 of 1 tasks" in md
+    assert "| Mixed | 65.5 ± 0.7 | 65.5 (1) |" in md
 
 
 def test_cli_report_and_bad_input(tmp_path, capsys):

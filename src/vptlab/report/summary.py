@@ -33,6 +33,7 @@ def summary_section(study: Study) -> Section:
     s = Section("Summary")
     lines = [
         _wins_line(study),
+        _others_line(study),
         _quadrant_line(study),
         _overfit_line(study),
         _size_line(study),
@@ -80,6 +81,25 @@ def _published_wins(comps: list[Comparison]) -> str:
         return ""
     ahead = sum(1 for t in tasks if pub["vpt-deep"][t] > pub["full"][t])
     return f"; {PUBLISHED_LABEL}: VPT-deep ahead on {ahead} of these {len(tasks)}"
+
+
+def _others_line(study: Study) -> str:
+    """Methods besides FT and the VPT compared (Mixed, FT-then-PT, ...): wins against each, standard regime."""
+    cells = [c for c in study.cells if c.regime == "standard"]
+    mean = {(c.method, c.task): c.mean for c in cells}
+    parts = []
+    for method in dict.fromkeys(c.method for c in cells):
+        if method in ("full", study.vpt):
+            continue
+        tasks = [t for (m, t) in mean if m == method]
+        vs = [
+            f"beat {method_label(o)} on {sum(mean[(method, t)] > mean[(o, t)] for t in tasks if (o, t) in mean)}"
+            f" of {sum(1 for t in tasks if (o, t) in mean)}"
+            for o in ("full", study.vpt)
+            if o
+        ]
+        parts.append(f"{method_label(method)} " + " and ".join(vs) + " tasks")
+    return ("Other methods (standard regime): " + "; ".join(parts) + ".") if parts else ""
 
 
 def _per_group(comps: list[Comparison]) -> str:
