@@ -2,9 +2,10 @@
 
 For every task: a linear probe and a tiny CNN trained from scratch on raw pixels of train800val200 (1,000 images),
 scored on test (2,000), to check that tasks are neither trivial nor impossible for a small model with 1,000
-images; and the Fréchet distance of the test images to the upstream set in a simple pixel feature space (8x8
-downsampled RGB), a preview of the FID quadrants the demo measures with the backbone's features.  Also times
-generation (upstream set, one test split and one pool per task).
+images; the Fréchet distance of the test images to the upstream set in a simple pixel feature space (8x8
+downsampled RGB); and, when the bundled ``vptlab-tiny`` backbone is there, a linear probe on its frozen CLS
+features and the Fréchet distance in that feature space (what the offline demo's FID uses): a preview of the
+quadrants.  Also times generation (upstream set, one test split and one pool per task).
 
     .venv/bin/python bench/synthetic_difficulty.py                   # print the markdown tables
     .venv/bin/python bench/synthetic_difficulty.py --update BENCHMARKS.md   # and replace its section there
@@ -87,7 +88,37 @@ def tiny_cnn(num_classes: int) -> nn.Module:
     )
 
 
-def task_row(name: str, up_feats: np.ndarray, cnn_epochs: int) -> dict:
+class Backbone:
+    """vptlab-tiny's frozen pre-logit CLS features, and the upstream statistics in that space."""
+
+    def __init__(self, upstream_images: np.ndarray) -> None:
+        from vptlab.backbones import backbone_normalization, create_backbone
+        from vptlab.data.base import to_tensor
+
+        self.model = create_backbone("vptlab-tiny", num_classes=2).eval()
+        self.mean, self.std = backbone_normalization(self.model)
+        self._to_tensor = to_tensor
+        self.upstream = self(upstream_images).numpy()
+
+    @torch.no_grad()
+    def __call__(self, images: np.ndarray) -> torch.Tensor:
+        out = []
+        for i in range(0, len(images), 500):
+            x = self._to_tensor(images[i : i + 500], self.mean, self.std)
+            out.append(self.model.forward_head(self.model.forward_features(x), pre_logits=True))
+        return torch.cat(out)
+
+    def probe_and_fd(self, train, test) -> tuple[float, float]:
+        """Top-1 of a linear probe on standardised features (train -> test), and test's FD to upstream."""
+        ftr, fte = self(train.images), self(test.images)
+        mu, sd = ftr.mean(0), ftr.std(0) + 1e-6
+        probe = nn.Linear(ftr.shape[1], int(train.labels.max()) + 1)
+        tr = ((ftr - mu) / sd, torch.from_numpy(train.labels))
+        te = ((fte - mu) / sd, torch.from_numpy(test.labels))
+        return train_eval(probe, tr, te, 60, 3e-3, 0), frechet(fte.numpy(), self.upstream)
+
+
+def task_row(name: str, up_feats: np.ndarray, cnn_epochs: int, backbone: Backbone | None) -> dict:
     info = SYNTHETIC_TASKS[name]
     t0 = time.process_time()
     test = generate(name, "test")
@@ -95,7 +126,7 @@ def task_row(name: str, up_feats: np.ndarray, cnn_epochs: int) -> dict:
     train = generate(name, "train800val200")
     tr = (_tensor(train.images), torch.from_numpy(train.labels))
     te = (_tensor(test.images), torch.from_numpy(test.labels))
-    return {
+    row = {
         "task": name,
         "group": info.group,
         "objective": info.objective,
@@ -107,6 +138,9 @@ def task_row(name: str, up_feats: np.ndarray, cnn_epochs: int) -> dict:
         "fd": frechet(pixel_features(test.images), up_feats),
         "t_test": t_test,
     }
+    if backbone is not None:
+        row["tiny_probe"], row["tiny_fd"] = backbone.probe_and_fd(train, test)
+    return row
 
 
 def time_pools(names: list[str]) -> dict[str, float]:
@@ -118,14 +152,14 @@ def time_pools(names: list[str]) -> dict[str, float]:
     return out
 
 
-def fd_split(rows: list[dict]) -> str:
-    """The tasks on each side of the largest gap in (log) pixel FD: the low- and high-FID groups as measured."""
-    ranked = sorted(rows, key=lambda r: r["fd"])
-    logs = np.log([max(r["fd"], 1e-6) for r in ranked])
+def fd_split(rows: list[dict], key: str, label: str) -> str:
+    """The tasks on each side of the largest gap in (log) FD: the low- and high-FID groups as measured."""
+    ranked = sorted(rows, key=lambda r: r[key])
+    logs = np.log([max(r[key], 1e-6) for r in ranked])
     cut = int(np.argmax(np.diff(logs))) + 1
     low, high = ranked[:cut], ranked[cut:]
     return (
-        f"Largest gap in pixel FD: between {low[-1]['fd']:.2f} and {high[0]['fd']:.2f}. Below it: "
+        f"Largest gap in {label}: between {low[-1][key]:.2f} and {high[0][key]:.2f}. Below it: "
         f"{', '.join(r['task'] for r in low)}; above it: {', '.join(r['task'] for r in high)}."
     )
 
@@ -140,17 +174,24 @@ def markdown(rows: list[dict], floor: float, t_up: float, pools: dict[str, float
         "Difficulty: trained from scratch on raw pixels of train800val200 (1,000 images, 32x32), top-1 on test "
         f"(2,000). Linear: logistic regression, 30 epochs. CNN: 3 conv blocks (32-64-96), {cnn_epochs} epochs. "
         "FD: Fréchet distance of the test images to 4,000 upstream images in 8x8-pixel RGB space (the same "
-        f"distance between two independent upstream samples: {floor:.2f}).",
+        f"distance between two independent upstream samples: {floor:.2f}). vptlab-tiny: the bundled backbone "
+        "frozen, a linear probe on its standardised CLS features (60 epochs), and the Fréchet distance of the test "
+        "images' features to 4,000 upstream images' features (the offline demo's FID space).",
         "",
-        "| task | group | objective | classes | mirrors | chance % | linear % | tiny CNN % | pixel FD to upstream |",
-        "|---|---|---|---:|---|---:|---:|---:|---:|",
+        "| task | group | objective | classes | mirrors | chance % | linear % | tiny CNN % | pixel FD | "
+        "vptlab-tiny probe % | vptlab-tiny FD |",
+        "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
+    has_tiny = all("tiny_fd" in r for r in rows)
     for r in rows:
+        tiny = f"{r['tiny_probe']:.1f} | {r['tiny_fd']:.1f}" if has_tiny else "- | -"
         lines.append(
             f"| {r['task']} | {r['group']} | {r['objective']} | {r['classes']} | {r['mirrors']} | "
-            f"{r['chance']:.1f} | {r['linear']:.1f} | {r['cnn']:.1f} | {r['fd']:.2f} |"
+            f"{r['chance']:.1f} | {r['linear']:.1f} | {r['cnn']:.1f} | {r['fd']:.2f} | {tiny} |"
         )
-    lines += ["", fd_split(rows)]
+    lines += ["", fd_split(rows, "fd", "pixel FD")]
+    if has_tiny:
+        lines += ["", fd_split(rows, "tiny_fd", "vptlab-tiny FD")]
     lines += [
         "",
         "Generation, CPU seconds of this process (numpy on one core; steadier than wall time on a shared "
@@ -173,6 +214,14 @@ def update_section(path: Path, text: str) -> None:
     path.write_text(new)
 
 
+def _backbone(upstream_images: np.ndarray) -> Backbone | None:
+    try:
+        return Backbone(upstream_images)
+    except Exception as err:  # the bench still runs without the bundled weights
+        print(f"vptlab-tiny unavailable ({err}); its columns are left out")
+        return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="*", default=list(SYNTHETIC_TASKS))
@@ -186,12 +235,14 @@ def main() -> None:
     t0 = time.process_time()
     up = upstream()
     t_up = time.process_time() - t0
-    rng = np.random.default_rng(0)
-    up_feats = pixel_features(up.images[rng.choice(len(up), 4000, replace=False)])
+    # 4,000 images of the very set vptlab-tiny was pretrained on: the FD reference for both feature spaces.
+    reference = up.images[np.random.default_rng(0).choice(len(up), 4000, replace=False)]
+    up_feats = pixel_features(reference)
     floor = frechet(pixel_features(upstream(100, 40, seed=1).images), up_feats)
+    backbone = _backbone(reference)
     rows = []
     for name in args.tasks:
-        rows.append(task_row(name, up_feats, args.cnn_epochs))
+        rows.append(task_row(name, up_feats, args.cnn_epochs, backbone))
         r = rows[-1]
         print(
             f"{name:10s} chance {r['chance']:5.1f} linear {r['linear']:5.1f} cnn {r['cnn']:5.1f} fd {r['fd']:6.2f}",

@@ -53,13 +53,13 @@ def _sprites(rng: np.random.Generator, p: Params, bank: f.Systems, size: int) ->
 # --- count: how many fractal objects ---------------------------------------------------------------------------
 
 COUNT_MAX = 8
-_GRID = 4  # objects sit in distinct cells of a 4x4 grid, so they never overlap
+_GRID = 3  # objects sit in distinct cells of a 3x3 grid, so they never overlap
 
 
 def _sample_count(rng: np.random.Generator, labels: np.ndarray, bank: f.Systems) -> Params:
     n, k = len(labels), COUNT_MAX
     cells = np.argsort(rng.random((n, _GRID * _GRID)), axis=1)[:, :k]  # k distinct cells per image
-    s = rng.uniform(0.12, 0.2, (n, k)).astype(r.F32)
+    s = rng.uniform(0.18, 0.3, (n, k)).astype(r.F32)
     room = 1 / _GRID - s
     cx = -1 + (2 * (cells % _GRID) + 1) / _GRID + rng.uniform(-1, 1, (n, k)) * room
     cy = -1 + (2 * (cells // _GRID) + 1) / _GRID + rng.uniform(-1, 1, (n, k)) * room
@@ -82,8 +82,8 @@ def _render_count(p: Params, size: int, rng: np.random.Generator, bank: f.System
 
 COUNT = SyntheticTask(
     info=TaskInfo("count", "structured", "structured", COUNT_MAX),
-    shows="1 to 8 small fractal objects (label = count - 1) scattered without overlap on a dark background, in "
-    "the upstream colours",
+    shows="1 to 8 fractal objects (label = count - 1), each in its own cell of a 3x3 grid (no overlap), on a "
+    "dark background in the upstream colours",
     mirrors="clevr_count",
     quadrant="structured, low FID (VPT expected to win)",
     sample=_sample_count,
@@ -106,7 +106,7 @@ def _sample_loc(rng: np.random.Generator, labels: np.ndarray, bank: f.Systems) -
     return {
         "exists": np.ones((n, 1), bool),
         "system": rng.integers(0, len(bank), (n, 1)),
-        "s": rng.uniform(0.2, 0.35, (n, 1)).astype(r.F32),
+        "s": rng.uniform(0.35, 0.55, (n, 1)).astype(r.F32),
         "cx": cx[:, None].astype(r.F32),
         "cy": cy[:, None].astype(r.F32),
         "flip": rng.random((n, 1)) < 0.5,

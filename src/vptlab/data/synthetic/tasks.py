@@ -18,7 +18,7 @@ The tasks (each task's ``shows``, ``mirrors`` and ``quadrant`` fields say the sa
 - ``textures`` (natural, 10, like dtd): a full-frame procedural texture of one of 10 families.
 - ``cells`` (specialized, 4, like patch_camelyon): stained tissue; normal, inflamed, tumour or necrotic.
 - ``satellite`` (specialized, 8, like eurosat/resisc45): a land-cover tile from forest to industrial.
-- ``count`` (structured, 8, like clevr_count): 1 to 8 small fractal objects on a dark background.
+- ``count`` (structured, 8, like clevr_count): 1 to 8 fractal objects on a dark background.
 - ``dist`` (structured, 6, like clevr_dist/kitti): depth bin of the nearest object on a floor in perspective.
 - ``loc`` (structured, 16, like dsprites_loc): 4x4 grid cell of a fractal sprite's centre.
 - ``ori`` (structured, 16, like dsprites_ori): orientation of a bright bar over an upstream-style fractal.
