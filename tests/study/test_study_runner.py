@@ -199,3 +199,39 @@ def test_worker_processes_run_the_same_study_and_stop_on_a_user_error(spec, tmp_
 
 def broken_source(job, run_dir, stage1_dir, options):
     raise UserError("VTAB-1k root /nonexistent not found")
+
+
+ONE_POINT = """
+name = "one-point"
+[data]
+source = "vtab1k:/nonexistent"
+tasks = ["cifar"]
+[training]
+epochs = 3
+warmup_epochs = 1
+seeds = [1, 2]
+[methods.full]
+lr = [0.001, 0.0001]
+wd = [0.0]
+[methods.vpt-deep]
+lr = 0.5
+wd = 0.0
+[methods.ft-then-pt]
+lr = 0.5
+wd = 0.0
+"""
+
+
+@pytest.mark.parametrize("single_point", ["skip", "run"])
+def test_a_one_point_grid_goes_straight_to_the_final_seeds_unless_asked(single_point, tmp_path):
+    spec = parse_spec(ONE_POINT + f'[tune]\nsingle_point = "{single_point}"\n', "one.toml")
+    record = run(spec, tmp_path)
+    stages = [(r["config"]["method"], r["config"]["stage"]) for r in study_results(tmp_path).values()]
+    tuned = {m for m, stage in stages if stage == "tune"}
+    assert tuned == ({"full"} if single_point == "skip" else {"full", "vpt-deep", "ft-then-pt"})
+    counts = totals(plan_groups(spec))
+    assert counts["tune"] == (2 if single_point == "skip" else 4)
+    groups = {g["method"]: g for g in record.summary["groups"]}
+    assert groups["vpt-deep"]["phase"] == "done" and groups["vpt-deep"]["finals"]["ok"] == 2
+    assert groups["vpt-deep"]["selected"]["lr"] == 0.5
+    assert groups["ft-then-pt"]["finals"]["ok"] == 2

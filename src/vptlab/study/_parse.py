@@ -275,8 +275,9 @@ def _tune(t: Table, epochs: int) -> TuneSpec:
             "min_epochs",
             f"must be <= training.epochs / 2 ({epochs // 2}) for early stopping, got {min_epochs}",
         )
+    single = t.get("single_point", "str", "skip", check=one_of("skip", "run"))
     t.done()
-    return TuneSpec("none" if mode == "none" else "sha", eta, min_epochs)
+    return TuneSpec("none" if mode == "none" else "sha", eta, min_epochs, single)
 
 
 def _executor(t: Table) -> ExecutorSpec:

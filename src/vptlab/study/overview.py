@@ -13,7 +13,7 @@ from vptlab.study.asha import halving_epochs, keep_count, rungs
 from vptlab.study.estimate import Cost, run_cost
 from vptlab.study.plan import Group, final_configs, run_id_of, study_groups, tune_configs
 from vptlab.study.spec import StudySpec
-from vptlab.study.state import ENDED, GroupState, StudyView, study_state
+from vptlab.study.state import ENDED, GroupState, StudyView, study_state, untuned
 from vptlab.train.config import RunConfig
 
 
@@ -42,16 +42,17 @@ def plan_groups(spec: StudySpec, view: StudyView | None = None) -> list[GroupPla
 def _group_plan(spec: StudySpec, group: Group, state: GroupState, view: StudyView) -> GroupPlan:
     # Costs do not depend on the values FT-then-PT takes from full's selection, so a stand-in config prices it.
     tune = state.tune or tune_configs(spec, group)
-    per_run_full = run_cost(tune[0])
-    full_grid = Cost(per_run_full.train * len(tune), per_run_full.eval * len(tune), per_run_full.eval_known)
-    tune_cost = full_grid
-    if spec.tune.early_stopping == "sha":
-        tune_cost = _halving_cost(spec, tune[0], len(tune))
     finals = state.finals or final_configs(spec, tune[0])
+    n_tune = 0 if untuned(spec, tune) else len(tune)
+    per_run_full = run_cost(tune[0])
+    full_grid = Cost(per_run_full.train * n_tune, per_run_full.eval * n_tune, per_run_full.eval_known)
+    tune_cost = full_grid
+    if spec.tune.early_stopping == "sha" and n_tune:
+        tune_cost = _halving_cost(spec, tune[0], n_tune)
     final_cost = sum((run_cost(c) for c in finals), Cost())
     return GroupPlan(
         group,
-        len(tune),
+        n_tune,
         len(finals),
         _count_ended(state.tune, view),
         _count_ended(state.finals, view),

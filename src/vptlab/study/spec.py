@@ -152,6 +152,8 @@ class TuneSpec:
     early_stopping: str = "none"
     eta: int = 3
     min_epochs: int = 1
+    # A one-point grid has nothing to select: "skip" goes straight to the final seeds, "run" trains it anyway.
+    single_point: str = "skip"
 
 
 @dataclass(frozen=True)

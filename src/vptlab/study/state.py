@@ -92,8 +92,19 @@ def _group_state(spec: StudySpec, view: StudyView, group: Group, done: dict[Grou
     return state
 
 
+def untuned(spec: StudySpec, tune: list[RunConfig]) -> bool:
+    """A one-point grid whose tune run the spec skips: its only config is the selection."""
+    return len(tune) == 1 and spec.tune.single_point == "skip"
+
+
 def _tune_stage(spec: StudySpec, view: StudyView, state: GroupState, stage1: str | None) -> bool:
     """Fill the tune jobs (or the selection); True once a config is selected."""
+    if untuned(spec, state.tune):
+        only = state.tune[0]
+        state.selection = Selection(
+            "selected", {"config": only.to_dict(), "run_id": None, "status": "untuned"}, 1
+        )
+        return True
     if spec.tune.early_stopping == "sha":
         step = halving_step(
             state.tune,

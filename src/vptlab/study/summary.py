@@ -37,7 +37,9 @@ def _group_summary(state: GroupState, view: StudyView, skip_reason: str | None) 
     if state.selection is not None and state.selection.result is not None:
         cfg = state.selection.config
         out["selected"] = {k: cfg.get(k) for k in SELECTED_KEYS if cfg.get(k) is not None}
-        out["selected_val_top1"] = state.selection.result["metrics"].get("val_top1")
+        out["selected_val_top1"] = (state.selection.result.get("metrics") or {}).get(
+            "val_top1"
+        )  # None: untuned
     finals = [view.result_of(run_id_of(c)) for c in state.finals]
     finals = [r for r in finals if r is not None]
     tests = [r["metrics"]["test_top1"] for r in finals if r["status"] == "ok" and "test_top1" in r["metrics"]]
