@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,49 @@ def test_a_folder_source_lists_its_one_task(tmp_path):
 def test_synthetic_tasks_default_to_all():
     spec = parse_spec("[methods.vpt-deep]\n")
     assert spec.data.source == "synthetic" and len(spec.data.tasks) >= 5
+
+
+LIMITED = """
+[data]
+source = "synthetic"
+tasks = ["fractal", "count", "loc"]
+[regimes]
+standard = true
+kshot = [1]
+kshot_methods = ["full", "vpt-deep"]
+size = [400]
+size_tasks = ["count"]
+size_methods = ["full", "vpt-deep"]
+[methods.full]
+[methods.vpt-deep]
+[methods.linear]
+"""
+
+
+def test_kshot_and_size_regimes_can_be_limited_to_tasks_and_methods():
+    from vptlab.study.plan import study_groups
+
+    groups = {(g.method, g.task, g.regime) for g in study_groups(parse_spec(LIMITED, "lim.toml"))}
+    assert len([g for g in groups if g[2] == "standard"]) == 9
+    assert {(m, t) for m, t, r in groups if r == "kshot:1"} == {
+        (m, t) for m in ("full", "vpt-deep") for t in ("fractal", "count", "loc")
+    }
+    assert {(m, t) for m, t, r in groups if r == "size:400"} == {("full", "count"), ("vpt-deep", "count")}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            ('size_tasks = ["count"]', 'size_tasks = ["cifar"]'),
+            "regimes.size_tasks[0]: must be one of the study's tasks",
+        ),
+        (
+            ('size_methods = ["full", "vpt-deep"]', 'size_methods = ["lora"]'),
+            "regimes.size_methods[0]: must be one of",
+        ),
+    ],
+)
+def test_regime_limits_are_checked(change, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        parse_spec(LIMITED.replace(*change), "lim.toml")

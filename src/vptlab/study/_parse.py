@@ -39,9 +39,10 @@ def build_spec(top: Table) -> StudySpec:
     backbone = _backbone(top.sub("backbone"))
     data = _data(top.sub("data"))
     training = _training(top.sub("training"))
-    regimes = _regimes(top.sub("regimes"))
+    regimes = _regimes(top.sub("regimes"), data)
     shared = _task_options(top.sub("task_options"), data)
     methods = _methods(top.sub("methods", required=True), data, shared)
+    _check_regime_methods(top.sub("regimes"), regimes, tuple(m.name for m in methods))
     tune = _tune(top.sub("tune"), training.epochs)
     executor = _executor(top.sub("executor"))
     top.done()
@@ -178,14 +179,42 @@ def _training(t: Table) -> TrainingSpec:
     return spec
 
 
-def _regimes(t: Table) -> RegimesSpec:
+def _regimes(t: Table, data: DataSpec) -> RegimesSpec:
     kshot = t.get_list("kshot", "int", (), check=at_least(1), scalar_ok=True, allow_empty=True)
     size = t.get_list("size", "int", (), check=at_least(5), scalar_ok=True, allow_empty=True)
-    spec = RegimesSpec(t.get("standard", "bool", not (kshot or size)), tuple(kshot), tuple(size))
+
+    def in_study(task: str) -> str | None:
+        return None if task in data.tasks else f"must be one of the study's tasks ({', '.join(data.tasks)})"
+
+    limits = {
+        key: t.get_list(
+            key,
+            "str",
+            (),
+            check=in_study if key.endswith("tasks") else None,
+            scalar_ok=True,
+            allow_empty=True,
+        )
+        for key in ("kshot_tasks", "kshot_methods", "size_tasks", "size_methods")
+    }
+    spec = RegimesSpec(t.get("standard", "bool", not (kshot or size)), tuple(kshot), tuple(size), **limits)
     if not spec.names:
         t.fail("", "no regime left: set standard = true or give kshot / size values")
     t.done()
     return spec
+
+
+def _check_regime_methods(t: Table, regimes: RegimesSpec, methods: tuple[str, ...]) -> None:
+    """Regime method limits name the study's methods, and FT-then-PT never runs without its stage-1 ``full``."""
+    for key in ("kshot_methods", "size_methods"):
+        chosen = getattr(regimes, key)
+        for i, name in enumerate(chosen):
+            if name not in methods:
+                t.fail(
+                    f"{key}[{i}]", f"must be one of the study's methods ({', '.join(methods)}), got {name!r}"
+                )
+        if "ft-then-pt" in chosen and "full" not in chosen:
+            t.fail(key, "lists ft-then-pt without full (its stage 1)")
 
 
 def _task_options(t: Table, data: DataSpec) -> dict[str, dict[str, tuple[Any, ...]]]:

@@ -37,7 +37,13 @@ class Group:
 def study_groups(spec: StudySpec) -> list[Group]:
     """Every group, regime-major, each task's ``full`` before any method that reuses it."""
     order = sorted(spec.method_names, key=lambda name: name == "ft-then-pt")
-    return [Group(m, t, r) for r in spec.regimes.names for t in spec.data.tasks for m in order]
+    return [
+        Group(m, t, r)
+        for r in spec.regimes.names
+        for t in spec.data.tasks
+        for m in order
+        if spec.regimes.covers(r, m, t)
+    ]
 
 
 def base_fields(spec: StudySpec, group: Group) -> dict[str, Any]:

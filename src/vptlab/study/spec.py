@@ -113,6 +113,19 @@ class RegimesSpec:
     standard: bool = True
     kshot: tuple[int, ...] = ()
     size: tuple[int, ...] = ()
+    # The k-shot and size regimes can be limited to some tasks / methods (empty: all of the study's).
+    kshot_tasks: tuple[str, ...] = ()
+    kshot_methods: tuple[str, ...] = ()
+    size_tasks: tuple[str, ...] = ()
+    size_methods: tuple[str, ...] = ()
+
+    def covers(self, regime: str, method: str, task: str) -> bool:
+        """Whether ``regime`` runs for this method and task."""
+        kind = regime.split(":")[0]
+        if kind == "standard":
+            return True
+        tasks, methods = getattr(self, f"{kind}_tasks"), getattr(self, f"{kind}_methods")
+        return (not tasks or task in tasks) and (not methods or method in methods)
 
     @property
     def names(self) -> tuple[str, ...]:
