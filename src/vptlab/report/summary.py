@@ -68,7 +68,7 @@ def _wins_line(study: Study) -> str:
         f"Mean test top-1 over these tasks: FT {mean_ft:.1f}%, {vpt} {mean_vpt:.1f}%. "
         f"(The paper reports VPT ahead on most VTAB-1k tasks{_published_wins(comps)}; this study "
         f"{verdict(len(won), len(won) + len(lost))}"
-        + (", but no gap is clear of the seed-to-seed noise" if clear_v + clear_f == 0 else "")
+        + _clear_note(clear_v + clear_f, len(won) + len(lost))
         + ".)"
     )
 
@@ -81,6 +81,14 @@ def _published_wins(comps: list[Comparison]) -> str:
         return ""
     ahead = sum(1 for t in tasks if pub["vpt-deep"][t] > pub["full"][t])
     return f"; {PUBLISHED_LABEL}: VPT-deep ahead on {ahead} of these {len(tasks)}"
+
+
+def _clear_note(clear: int, decided: int) -> str:
+    if decided == 0 or clear == decided:
+        return ""
+    if clear == 0:
+        return ", but no gap is clear of the seed-to-seed noise"
+    return f", though only {clear} of the {decided} gaps are clear of the seed-to-seed noise"
 
 
 def _others_line(study: Study) -> str:
