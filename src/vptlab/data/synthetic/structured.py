@@ -270,7 +270,7 @@ def _sample_pose(rng: np.random.Generator, n: int, azimuth: np.ndarray, elevatio
         "elevation": np.deg2rad(elevation).astype(r.F32),
         "light": (light / np.linalg.norm(light, axis=1, keepdims=True)).astype(r.F32),
         "colour": r.hsv_to_rgb(rng.random(n), rng.uniform(0.0, 0.35, n), rng.uniform(0.7, 1.0, n)),
-        "bg": rng.uniform(0.25, 0.6, n).astype(r.F32),
+        "bg": rng.uniform(0.55, 0.85, n).astype(r.F32),
         "bg_amp": rng.uniform(0.0, 0.15, n).astype(r.F32),
         "scale": rng.uniform(0.7, 0.9, n).astype(r.F32),
         "noise": rng.uniform(0.01, 0.04, n).astype(r.F32),
@@ -302,7 +302,7 @@ def _render_pose(p: Params, size: int, rng: np.random.Generator, ctx: Any) -> np
 
 _POSE_SHOWS = (
     "a shaded 3-D toy (house, car, plane, chair or lamp; random proportions, colour and lighting) on a plain "
-    "grey backdrop, orthographic camera; "
+    "light grey backdrop, orthographic camera; "
 )
 
 AZI = SyntheticTask(

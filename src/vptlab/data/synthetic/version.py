@@ -3,4 +3,4 @@
 Bump it whenever a change alters any generated pixel or label (task designs, the chunk size, the IFS sampler).
 """
 
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
