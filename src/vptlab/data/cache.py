@@ -73,16 +73,18 @@ def _read_entry(stem: Path) -> tuple[ImageSet, dict] | None:
     images_path, labels_path, header_path = _paths(stem)
     try:
         header = json.loads(header_path.read_text(encoding="utf-8"))
-        if header.get("version") != CACHE_VERSION:
+        if not isinstance(header, dict) or header.get("version") != CACHE_VERSION:
             return None
-        images = np.load(images_path, mmap_mode="r")
-        labels = np.load(labels_path)
-    except (OSError, ValueError, json.JSONDecodeError):
+        images = np.load(images_path, mmap_mode="r", allow_pickle=False)  # plain arrays, never pickles
+        labels = np.load(labels_path, allow_pickle=False)
+        count, manifest = int(header["count"]), str(header["manifest"])
+    except (OSError, ValueError, KeyError, TypeError):  # JSONDecodeError is a ValueError
         return None
-    count = int(header["count"])
-    if images.dtype != np.uint8 or images.ndim != 4 or len(images) < count or len(labels) != count:
+    if images.dtype != np.uint8 or images.ndim != 4 or len(images) < count:
         return None
-    imageset = ImageSet(images[:count], labels, header["manifest"], header.get("description", ""))
+    if labels.dtype.kind not in "iu" or labels.shape != (count,):
+        return None
+    imageset = ImageSet(images[:count], labels, manifest, header.get("description", ""))
     return imageset, header
 
 

@@ -8,6 +8,7 @@ while decoding) can still be reported where the user can fix it.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,6 +120,7 @@ def is_image_file(path: Path) -> bool:
 
 
 LINE_FORMAT = "'relative/path label'"
+_INT = re.compile(r"[+-]?[0-9]{1,18}")  # a longer number is no label (and int() refuses > 4300 digits)
 
 
 def read_list_file(
@@ -161,6 +163,8 @@ def _parse_line(
     if len(parts) != 2 or not _is_int(parts[1]):
         return f"{origin}: expected {LINE_FORMAT} with an integer label, got {line.strip()[:80]!r}"
     rel, label = parts[0], int(parts[1])
+    if "\0" in rel:
+        return f"{origin}: path {rel[:80]!r} holds a NUL byte; expected {LINE_FORMAT}"
     if num_classes is not None and not 0 <= label < num_classes:
         return f"{origin}: label {label} out of range; valid labels are 0..{num_classes - 1}"
     if label < 0:
@@ -214,11 +218,8 @@ class _Resolver:
 
 
 def _is_int(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True
+    """ASCII digits only: ``int()`` would also take '1_0' or Arabic-Indic digits, never meant as labels."""
+    return _INT.fullmatch(text) is not None
 
 
 def raise_problems(problems: list[str], hint: str = "") -> None:
