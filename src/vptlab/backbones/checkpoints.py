@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -40,6 +41,10 @@ def read_state_dict(path: Path, model: VisionTransformer | None = None) -> dict[
     suffix = path.suffix.lower()
     try:
         if suffix == ".npz":
+            if not zipfile.is_zipfile(path):  # else np.load guesses "pickle" and suggests loading it unsafely
+                raise UserError(
+                    f"checkpoint {path}: not a .npz archive; is it truncated or of another format?"
+                )
             with np.load(path, allow_pickle=False) as npz:
                 return npz_to_timm({k: npz[k] for k in npz.files}, source=str(path))
         if suffix == ".safetensors":
@@ -47,10 +52,17 @@ def read_state_dict(path: Path, model: VisionTransformer | None = None) -> dict[
 
             return _strip_names(load_file(str(path)))
         if suffix in (".pth", ".pt", ".bin"):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # the refusal below is the one line the user needs
+                warnings.simplefilter("ignore")
+                obj = torch.load(path, map_location="cpu", weights_only=True)
             return _strip_names(_unwrap(obj, path))
     except UserError:
         raise
+    except pickle.UnpicklingError as err:  # torch's text would suggest weights_only=False: never do that
+        raise UserError(
+            f"checkpoint {path}: refused by the weights-only loader ({_unpickler_reason(err)}); vptlab never runs "
+            "code from a checkpoint: if the file is whole, save its weights as .safetensors or a state dict of tensors"
+        ) from None
     except (
         OSError,
         ValueError,
@@ -58,7 +70,6 @@ def read_state_dict(path: Path, model: VisionTransformer | None = None) -> dict[
         EOFError,
         KeyError,
         zipfile.BadZipFile,
-        pickle.UnpicklingError,
         SafetensorError,
     ) as err:
         raise UserError(
@@ -82,6 +93,11 @@ def apply_state_dict(model: VisionTransformer, state: dict[str, torch.Tensor], s
                 f"checkpoint {source}: tensor {name!r} has shape {tuple(state[name].shape)}, "
                 f"the model expects {tuple(tensor.shape)}"
             )
+    bad = next((name for name in own if not torch.isfinite(state[name]).all()), None)
+    if bad is not None:
+        raise UserError(
+            f"checkpoint {source}: tensor {bad!r} holds NaN or infinite values; the file is corrupt"
+        )
     extra = sorted(set(state) - set(own))
     if extra:
         raise UserError(
@@ -137,6 +153,12 @@ def _strip_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if state and all(k.startswith(prefix) for k in state):
             state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
+
+
+def _unpickler_reason(err: BaseException) -> str:
+    """The weights-only unpickler's own reason (e.g. 'Unsupported global: GLOBAL posix.system ...')."""
+    text = str(err).partition("WeightsUnpickler error:")[2].partition("Check the documentation")[0]
+    return " ".join(text.split())[:160] or _first_line(err)
 
 
 def _first_line(err: BaseException) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -47,13 +49,14 @@ def create_backbone(
     kwargs = dict(timm_kwargs, num_classes=num_classes, pos_drop_rate=dropout, proj_drop_rate=dropout)
     if image_size is not None:
         kwargs["img_size"] = image_size
-    if name == TINY_NAME:
-        model = VisionTransformer(**{**TINY_ARCH, **kwargs})
-        model.pretrained_cfg = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "input_size": (3, 32, 32)}
-        if pretrained and checkpoint is None:
-            checkpoint = _bundled_tiny_weights()
-    else:
-        model = _create_timm(name, pretrained=pretrained and checkpoint is None, **kwargs)
+    with _architecture_errors(name, timm_kwargs):
+        if name == TINY_NAME:
+            model = VisionTransformer(**{**TINY_ARCH, **kwargs})
+            model.pretrained_cfg = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "input_size": (3, 32, 32)}
+        else:
+            model = _create_timm(name, pretrained=pretrained and checkpoint is None, **kwargs)
+    if name == TINY_NAME and pretrained and checkpoint is None:
+        checkpoint = _bundled_tiny_weights()
     _require_class_token(model, name)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
@@ -89,6 +92,21 @@ def _create_timm(name: str, pretrained: bool, **kwargs: Any) -> VisionTransforme
             f"could not fetch pretrained weights for {name!r} ({type(err).__name__}); without "
             "network, pass a local weights file with --checkpoint PATH (.npz, .safetensors, .pth)"
         ) from err
+
+
+@contextlib.contextmanager
+def _architecture_errors(name: str, overrides: dict[str, Any]) -> Iterator[None]:
+    """A constructor that rejects the user's architecture overrides is their mistake, not a crashed run."""
+    try:
+        yield
+    except (TypeError, ValueError, RuntimeError, AssertionError) as err:
+        if not overrides:
+            raise
+        given = ", ".join(f"{k}={v!r}" for k, v in sorted(overrides.items()))
+        raise UserError(
+            f"backbone {name!r} cannot be built with the overrides {given} ({type(err).__name__}: {err}); "
+            "check --backbone-arg / [backbone.kwargs]"
+        ) from None
 
 
 def _known_timm(name: str) -> bool:
