@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from vptlab._device import check_device
 from vptlab.errors import UserError
 
 SET_FORMS = (
@@ -55,6 +56,7 @@ def _register_fid(sub: argparse._SubParsersAction) -> None:
 
 def run_fid(args: argparse.Namespace) -> int:
     """Print FID(A, B), and/or save A's statistics."""
+    check_device(args.device)
     from vptlab.analysis.features import make_extractor
     from vptlab.analysis.fid import fid_from_stats, save_stats, set_stats
     from vptlab.analysis.imagesets import check_spec
@@ -126,6 +128,7 @@ def _register_advise(sub: argparse._SubParsersAction) -> None:
 
 def run_advise(args: argparse.Namespace) -> int:
     """Print the recommendation and its evidence (text or JSON)."""
+    check_device(args.device)
     from vptlab.analysis.advisor import advise
 
     advice = advise(
@@ -178,6 +181,7 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     """Write the study's report files and say where they are."""
+    check_device(args.device)
     from vptlab.report import ReportOptions, build_report
 
     if args.fid_features not in ("inception", "backbone", "none"):

@@ -7,6 +7,7 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+from vptlab._device import check_device
 from vptlab.backbones.create import TINY_NAME, tiny_weights_path
 from vptlab.backbones.pretrain import PretrainConfig, pretrain
 
@@ -31,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_device(args.device)
     cfg = PretrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PretrainConfig)})
     card = pretrain(cfg, args.out, name=args.name, device=args.device)
     print(

@@ -7,6 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from vptlab._device import check_device
 from vptlab.errors import UserError
 
 
@@ -78,7 +79,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from vptlab.study.runner import check_data, run_study
+    from vptlab.study.runner import check_backbone, check_data, run_study
     from vptlab.study.spec import load_spec
     from vptlab.study.worker import RunOptions
 
@@ -91,6 +92,7 @@ def _run(args: argparse.Namespace) -> int:
         import_ray()
     _check_positive(args.checkpoint_seconds, "--checkpoint-seconds", allow_zero=True)
     check_data(spec)
+    check_backbone(spec)
     device = None if executor.device == "auto" else executor.device
     options = RunOptions(device=device, checkpoint_seconds=args.checkpoint_seconds)
     echo = lambda text: print(text, file=sys.stderr)  # noqa: E731
@@ -107,9 +109,9 @@ def _executor_overrides(spec, args: argparse.Namespace):
     changes = {k: v for k, v in changes.items() if v is not None}
     if args.address and changes.get("kind", spec.kind) != "ray":
         raise UserError("--address is for the ray executor; add --executor ray")
-    device = changes.get("device", spec.device)
-    if not (device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:")):
-        raise UserError(f"--device must be cpu, cuda, cuda:N or mps, got {device!r}")
+    # the driver's machine trains local runs; Ray runs train on the cluster's nodes
+    flag = "--device" if args.device else "executor.device"
+    check_device(changes.get("device", spec.device), flag, here=changes.get("kind", spec.kind) == "local")
     return dataclasses.replace(spec, **changes)
 
 

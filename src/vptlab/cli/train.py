@@ -10,6 +10,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from vptlab._device import check_device
 from vptlab.errors import UserError
 from vptlab.train import RunConfig, train_run
 
@@ -89,6 +90,7 @@ def parse_backbone_args(items: list[str]) -> tuple[tuple[str, Any], ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_device(args.device)
     fields = {f.name for f in dataclasses.fields(RunConfig)} - _SKIP
     values = {name: getattr(args, name) for name in fields}
     cfg = RunConfig(**values, backbone_args=parse_backbone_args(args.backbone_arg))
