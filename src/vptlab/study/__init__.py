@@ -19,6 +19,7 @@ _EXPORTS = {
     "load_spec": "vptlab.study.spec",
     "parse_spec": "vptlab.study.spec",
     "run_study": "vptlab.study.runner",
+    "check_backbone": "vptlab.study.runner",
     "check_data": "vptlab.study.runner",
     "plan_groups": "vptlab.study.overview",
     "plan_report": "vptlab.study.planview",

@@ -72,6 +72,17 @@ def check_data(spec: StudySpec) -> None:
                         f"(found: {', '.join(sorted(present)) or 'none'})")  # fmt: skip
 
 
+def check_backbone(spec: StudySpec) -> None:
+    """Fail before anything is written when the backbone cannot be built: bad ``[backbone.kwargs]``, or a
+    ``checkpoint`` that is missing, unreadable or of another shape.  (Hub weights are not fetched here.)"""
+    from vptlab.backbones import create_backbone
+    from vptlab.backbones.create import TINY_NAME
+
+    b = spec.backbone
+    create_backbone(b.name, num_classes=2, image_size=b.image_size, checkpoint=b.checkpoint,
+                    pretrained=b.pretrained and b.name == TINY_NAME, **dict(b.kwargs))  # fmt: skip
+
+
 class _Driver:
     def __init__(self, spec: StudySpec, store: StudyStore, options: RunOptions, run_fn: RunFn | None,
                  executor: Executor | None, echo: Callable[[str], None]) -> None:  # fmt: skip

@@ -208,7 +208,13 @@ def load_spec(path: str | Path) -> StudySpec:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: study spec not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise UserError(
+            f"{path.name}: line {line}: not UTF-8 text (byte {err.object[err.start]:#04x})"
+        ) from None
     return parse_spec(text, name=path.name, yaml_format=path.suffix.lower() in (".yaml", ".yml"))
 
 
