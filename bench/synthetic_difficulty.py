@@ -211,7 +211,7 @@ def update_section(path: Path, text: str) -> None:
     old = path.read_text() if path.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
     new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    path.write_text(new)
+    path.write_text(new.rstrip("\n") + "\n")
 
 
 def _backbone(upstream_images: np.ndarray) -> Backbone | None:
