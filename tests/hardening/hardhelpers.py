@@ -109,3 +109,27 @@ def write_class_folders(root: Path, classes: int = 3, per_class: int = 12) -> Pa
         for i in range(per_class):
             write_png(root / f"class{c}" / f"{i}.png", 1000 * c + i, size=16, channel=c % 3)
     return root
+
+
+def tiny_study(
+    source: str, methods: str, *, epochs: int = 1, seeds: str = "[1]", task: str = "colours"
+) -> str:
+    """A study spec over one folder task with a 1-layer, 32-wide ViT at 16x16 (a run takes well under a second)."""
+    return f"""name = "tiny"
+[backbone]
+name = "vptlab-tiny"
+image_size = 16
+pretrained = false
+[backbone.kwargs]
+depth = 1
+embed_dim = 32
+num_heads = 2
+patch_size = 8
+[data]
+source = "{source}"
+tasks = ["{task}"]
+[training]
+epochs = {epochs}
+warmup_epochs = 0
+seeds = {seeds}
+{methods}"""

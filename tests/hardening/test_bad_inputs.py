@@ -23,6 +23,7 @@ from hardhelpers import (
     assert_one_clear_line,
     run_in_process,
     run_subprocess,
+    tiny_study,
     write_class_folders,
     write_vtab,
     written_results,
@@ -91,31 +92,11 @@ class World:
         self, methods: str = "[methods.linear]\nlr = [0.1]\nwd = [0.0]\nbatch_size = 16\n", **edits
     ) -> str:
         """A valid tiny study spec on the shared folder, with ``key=text`` replacements applied."""
-        text = SPEC.format(source=f"folder:{self.shared.folder}", methods=methods)
+        text = tiny_study(f"folder:{self.shared.folder}", methods)
         for old, new in edits.values():
             assert old in text, old
             text = text.replace(old, new)
         return text
-
-
-SPEC = """name = "tiny"
-[backbone]
-name = "vptlab-tiny"
-image_size = 16
-pretrained = false
-[backbone.kwargs]
-depth = 1
-embed_dim = 32
-num_heads = 2
-patch_size = 8
-[data]
-source = "{source}"
-tasks = ["colours"]
-[training]
-epochs = 1
-warmup_epochs = 0
-seeds = [1]
-{methods}"""
 
 
 # --- builders for damaged files ------------------------------------------------------------------------------

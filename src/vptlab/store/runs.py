@@ -1,7 +1,7 @@
 """Reading finished runs.
 
 A run folder holds ``result.json`` (written last, atomically), ``metrics.jsonl`` and the tuned weights.  A folder
-without ``result.json``, or with one that does not parse, is unfinished and never read as a result.
+without ``result.json``, or with one that does not parse as a record, is unfinished and never read as a result.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ def load_result(run_dir: str | Path) -> dict | None:
     path = Path(run_dir) / "result.json"
     try:
         result = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: not JSON, not UTF-8
         return None
+    if not isinstance(result, dict) or not isinstance(result.get("status"), str):
+        return None  # not a record vptlab wrote: the run is unfinished and trains again
     result["run_dir"] = str(Path(run_dir))
     return result
 
