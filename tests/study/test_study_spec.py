@@ -73,7 +73,7 @@ BAD = [
     ("[methods.full]\nlr = [0.1, -1]", "bad.toml: methods.full.lr[1]: must be > 0, got -1"),
     ("[methods.full]\nprompt_length = 3", "methods.full.prompt_length: full does not use it"),
     ("[methods.full]\n[methods.ft-then-pt]\nft_lr = 1", "methods.ft-then-pt.ft_lr: taken from methods.full"),
-    ("[training]\nepoch = 3\n[methods.full]", "training.epoch: unknown key; valid keys here: epochs,"),
+    ("[training]\nepoch = 3\n[methods.full]", "training.epoch: unknown key; valid keys here: curve_regimes, epochs,"),
     ("[methods.fulll]", "methods.fulll: unknown method; choose from linear, full,"),
     ("[methods.full]\nlr = 'a'", "methods.full.lr: must be a number, got a string 'a'"),
     ("[methods.vpt-deep.tasks.foo]\nprompt_length = 1", "methods.vpt-deep.tasks.foo: unknown task"),
@@ -216,3 +216,19 @@ def test_kshot_and_size_regimes_can_be_limited_to_tasks_and_methods():
 def test_regime_limits_are_checked(change, message):
     with pytest.raises(UserError, match=re.escape(message)):
         parse_spec(LIMITED.replace(*change), "lim.toml")
+
+
+def test_test_curves_can_be_limited_to_some_regimes():
+    from vptlab.study.plan import final_configs
+
+    spec = parse_spec(
+        LIMITED.replace(
+            "[regimes]", '[training]\neval_test_every = 2\ncurve_regimes = ["standard"]\n[regimes]'
+        ),
+        "c.toml",
+    )
+    cadence = {}
+    for group in study_groups(spec):
+        cfg = tune_configs(spec, group)[0]
+        cadence[group.regime] = {c.eval_test_every for c in final_configs(spec, cfg)}
+    assert cadence == {"standard": {2}, "kshot:1": {0}, "size:400": {0}}

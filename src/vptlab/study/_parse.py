@@ -170,6 +170,9 @@ def _training(t: Table) -> TrainingSpec:
         warmup_epochs=warmup,
         schedule=t.get("schedule", "str", "step", check=one_of(*SCHEDULES)),
         eval_test_every=t.get("eval_test_every", "int", 0, check=non_negative),
+        curve_regimes=t.get_list(
+            "curve_regimes", "str", ("standard", "kshot", "size"), check=one_of("standard", "kshot", "size")
+        ),
         precision=t.get("precision", "str", "auto", check=one_of(*PRECISIONS)),
         reference_optimizer=t.get("reference_optimizer", "bool", False),
         seeds=tuple(seeds),

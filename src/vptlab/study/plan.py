@@ -139,10 +139,15 @@ def _final_configs(spec: StudySpec, selected: RunConfig) -> tuple[RunConfig, ...
             stage="final",
             seed=seed,
             split_seed=spec.data.split_seed_for(seed),
-            eval_test_every=spec.training.eval_test_every,
+            eval_test_every=_test_cadence(spec, selected.regime),
         ).resolved()
         for seed in spec.training.seeds
     )
+
+
+def _test_cadence(spec: StudySpec, regime: str) -> int:
+    """``eval_test_every`` for the regimes that record test curves; the others test once, after the last epoch."""
+    return spec.training.eval_test_every if regime.split(":")[0] in spec.training.curve_regimes else 0
 
 
 def grid_size(spec: StudySpec, group: Group) -> int:

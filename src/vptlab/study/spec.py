@@ -94,6 +94,11 @@ class TrainingSpec:
     warmup_epochs: int = 10
     schedule: str = "step"
     eval_test_every: int = 0
+    curve_regimes: tuple[str, ...] = (
+        "standard",
+        "kshot",
+        "size",
+    )  # regime kinds whose finals use the cadence
     precision: str = "auto"
     reference_optimizer: bool = False  # the reference code's optimiser quirks (vptlab.train.optim)
     seeds: tuple[int, ...] = DEFAULT_SEEDS
