@@ -10,6 +10,7 @@ a flat noisy one stays within the tolerance.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def mean_curve(cell: Cell) -> Curve | None:
 
     def column(name: str) -> np.ndarray:
         table = np.array([[_num(r.get(e, {}).get(name)) for e in epochs] for r in runs])
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # an epoch no seed evaluated (test) is NaN, not a warning on stderr
+            warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmean(table, axis=0) if np.isfinite(table).any() else np.full(len(epochs), np.nan)
 
     return Curve(np.array(epochs), column("train_loss"), column("test_loss"))

@@ -131,6 +131,43 @@ def final_cells(results: list[dict], metric: str = "test_top1") -> list[Cell]:
     return sorted(cells, key=_cell_order)
 
 
+@dataclass(frozen=True)
+class NoResult:
+    """A (method, task, regime) that ran but has no accuracy: its finals, or its whole tune grid, ended
+    ``diverged`` (or ``failed``).  Tables show the status in its place, never a number."""
+
+    method: str
+    task: str
+    regime: str
+    group: str
+    objective: str
+    status: str
+
+
+def no_result_cells(results: list[dict]) -> list[NoResult]:
+    """Groups with finished runs but no ``ok`` final run and nothing left to select (see :func:`final_cells`).
+
+    Final runs that all ended badly give their status; with no final runs, a tune grid with no ``ok`` run is
+    ``diverged`` when every unpruned run diverged, else ``failed`` (the selection rule).  A group whose tune
+    runs are fine but whose finals have not run yet is pending, not listed.
+    """
+    statuses: dict[tuple, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    rows: dict[tuple, dict] = {}
+    for row in _unique_runs(results):
+        cfg = row.get("config") or {}
+        key = (cfg.get("method"), cfg.get("task"), cfg.get("regime", "standard"))
+        statuses[key][str(cfg.get("stage"))].append(str(row.get("status")))
+        rows.setdefault(key, row)
+    out = []
+    for key, by_stage in statuses.items():
+        decisive = by_stage.get("final") or by_stage.get("tune") or []
+        if decisive and "ok" not in decisive and "partial" not in decisive:
+            bad = [s for s in decisive if s != "pruned"]
+            status = "diverged" if "diverged" in bad and set(bad) <= {"diverged"} else (bad or ["failed"])[0]
+            out.append(NoResult(*key, *_task_info(rows[key]), status))
+    return sorted(out, key=_cell_order)
+
+
 def _unique_runs(results: list[dict]) -> list[dict]:
     """One row per run id: a run can appear twice (e.g. an FT-then-PT run's own ``stage1/`` full run)."""
     seen, out = set(), []
@@ -177,7 +214,7 @@ def task_rank(task: str) -> int:
     return order.index(task) if task in order else len(order)
 
 
-def _cell_order(cell: Cell) -> tuple:
+def _cell_order(cell: Cell | NoResult) -> tuple:
     return (
         regime_order(cell.regime),
         GROUP_ORDER.index(cell.group) if cell.group in GROUP_ORDER else 9,

@@ -16,7 +16,15 @@ from importlib import resources
 
 import numpy as np
 
-from vptlab.analysis.results import FT, GROUP_ORDER, Cell, method_label, pick_vpt_method
+from vptlab.analysis.results import (
+    FT,
+    GROUP_ORDER,
+    METHOD_ORDER,
+    Cell,
+    NoResult,
+    method_label,
+    pick_vpt_method,
+)
 
 PUBLISHED_LABEL = "published (Jia et al. 2022)"
 PUBLISHED_SOURCE = "vptlab/resources/vtab1k_vitb16_in21k_published.csv"
@@ -67,23 +75,27 @@ def accuracy_table(
     *,
     published: bool = True,
     tuned_row: bool = False,
+    no_result: list[NoResult] = (),
 ) -> str | None:
     """A markdown table in the layout of the paper's Table 1/2 (``tuned_row``: Tables 3/4's Tuned/Total row).
 
-    Returns None when the study has no final runs of ``regime`` on tasks of ``groups``.
+    ``no_result`` groups (everything diverged or failed) show their status where a number would be, and
+    count in no mean.  Returns None when the study has no final runs of ``regime`` on tasks of ``groups``.
     """
     cells = [c for c in cells if c.regime == regime and c.group in groups]
-    if not cells:
+    missing = {(m.method, m.task): m.status for m in no_result if m.regime == regime and m.group in groups}
+    if not cells and not missing:
         return None
-    columns = task_order(cells)
+    columns = task_order([*cells, *(m for m in no_result if (m.method, m.task) in missing)])
     by_group = {g: [t for gg, t in columns if gg == g] for g in groups if any(gg == g for gg, _ in columns)}
-    methods = list(dict.fromkeys(c.method for c in cells))
+    methods = sorted({c.method for c in cells} | {m for m, _ in missing}, key=_method_rank)
     means = {m: {c.task: c.mean for c in cells if c.method == m} for m in methods}
     stds = {m: {c.task: c.std for c in cells if c.method == m} for m in methods}
     vpt = pick_vpt_method(cells)
     lines = [_header(by_group), _rule(by_group)]
     for m in methods:
-        lines.append(_row(method_label(m), m, means, stds.get(m), by_group, vpt))
+        status = {t: s for (mm, t), s in missing.items() if mm == m}
+        lines.append(_row(method_label(m), m, means, stds.get(m), by_group, vpt, status))
     if published and regime == "standard":
         vtab = {c.task for c in cells if c.is_vtab}
         lines += _published_rows({g: [t for t in ts if t in vtab] for g, ts in by_group.items()}, by_group)
@@ -104,12 +116,17 @@ def _rule(by_group: dict[str, list[str]]) -> str:
     return "|---|" + "---:|" * n
 
 
-def _row(label: str, method: str, means: dict, stds: dict | None, by_group: dict, vpt: str | None) -> str:
+def _method_rank(method: str) -> tuple:
+    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
+
+
+def _row(label: str, method: str, means: dict, stds: dict | None, by_group: dict, vpt: str | None,
+         status: dict[str, str]) -> str:  # fmt: skip
     values, ft = means[method], means.get(FT, {})
     cells = []
     for tasks in by_group.values():
         for t in tasks:
-            text = _fmt(values.get(t, math.nan), stds.get(t) if stds else None)
+            text = status.get(t) or _fmt(values.get(t, math.nan), stds.get(t) if stds else None)
             if method in (FT, vpt) and _is_better_of_pair(method, t, means, vpt):
                 text = f"**{text}**"
             cells.append(text)

@@ -17,7 +17,14 @@ from pathlib import Path
 from vptlab._io import atomic_write_bytes, atomic_write_text
 from vptlab.analysis._plot import png_bytes
 from vptlab.analysis.curves import OVERFIT_TOLERANCE
-from vptlab.analysis.results import Cell, final_cells, pick_vpt_method, regime_order
+from vptlab.analysis.results import (
+    Cell,
+    NoResult,
+    final_cells,
+    no_result_cells,
+    pick_vpt_method,
+    regime_order,
+)
 from vptlab.errors import UserError
 from vptlab.report.render import Figure, Section, to_html, to_markdown
 
@@ -48,11 +55,13 @@ class Study:
     root: Path
     results: list[dict]
     cells: list[Cell] = field(init=False)
+    no_result: list[NoResult] = field(init=False)  # groups whose runs all diverged or failed
     vpt: str | None = field(init=False)
     facts: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.cells = final_cells(self.results)
+        self.no_result = no_result_cells(self.results)
         self.vpt = pick_vpt_method(self.cells)
 
     @property

@@ -59,6 +59,12 @@ def overview(study: Study) -> Section:
             + "."
         )
     study.facts["excluded"] = len(excluded)
+    if study.no_result:
+        s.p(
+            "No accuracy (every run ended so; the tables say so in place of a number): "
+            + ", ".join(f"{method_label(m.method)}/{m.task}/{m.regime}: {m.status}" for m in study.no_result)
+            + "."
+        )
     return s
 
 
@@ -68,15 +74,17 @@ def overview(study: Study) -> Section:
 def accuracy(study: Study) -> Section:
     """Tables 1 and 2: final test top-1 per task and method, group means with wins, published rows."""
     s = Section("Accuracy per task (the paper's Tables 1 and 2)")
-    if not any(c.regime == "standard" for c in study.cells):
+    shown = [*study.cells, *study.no_result]
+    if not any(c.regime == "standard" for c in shown):
         return s.p("No final runs in the standard regime (train800val200 -> test) in this study.")
     s.p(
         "Last-epoch test top-1 (%), mean ± sample std over seeds of the final runs. The group mean columns carry "
         '"(wins)": the number of the group\'s tasks on which the method beats FT. Bold: the better of FT and '
         f"{method_label(study.vpt) if study.vpt else 'VPT'} per task."
     )
-    for title, groups in tables.table_groups(study.cells, "standard"):
-        s.table(tables.accuracy_table(study.cells, "standard", groups), f"{title} tasks")
+    for title, groups in tables.table_groups(shown, "standard"):
+        table = tables.accuracy_table(study.cells, "standard", groups, no_result=study.no_result)
+        s.table(table, f"{title} tasks")
     if tables.has_published(study.cells):
         s.p(
             f'Rows marked "{tables.PUBLISHED_LABEL}" are the published ViT-B/16 ImageNet-21k numbers from '
@@ -248,16 +256,19 @@ def data_size(study: Study) -> Section:
 def one_shot(study: Study) -> Section:
     """Tables 3 and 4: the kshot:1 runs, with the tuned/total parameter share."""
     s = Section("One-shot (the paper's Tables 3 and 4)")
-    if not any(c.regime == "kshot:1" for c in study.cells):
+    shown = [*study.cells, *study.no_result]
+    if not any(c.regime == "kshot:1" for c in shown):
         return s.p("No kshot:1 final runs in this study.")
     s.p(
         "One labelled image per class (train and val pools), test untouched. Last-epoch test top-1 (%), mean ± std "
         'over seeds; "Tuned/Total": trainable parameters as a share of all parameters, from the runs\' records. '
         "No published one-shot numbers are packaged, so none are shown."
     )
-    for title, groups in tables.table_groups(study.cells, "kshot:1"):
+    for title, groups in tables.table_groups(shown, "kshot:1"):
         s.table(
-            tables.accuracy_table(study.cells, "kshot:1", groups, published=False, tuned_row=True),
+            tables.accuracy_table(
+                study.cells, "kshot:1", groups, published=False, tuned_row=True, no_result=study.no_result
+            ),
             f"{title} tasks",
         )
     study.facts["oneshot"] = compare(study.cells, "kshot:1", study.vpt)

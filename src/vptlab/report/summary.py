@@ -33,6 +33,7 @@ def summary_section(study: Study) -> Section:
     s = Section("Summary")
     lines = [
         _wins_line(study),
+        _no_result_line(study),
         _others_line(study),
         _quadrant_line(study),
         _overfit_line(study),
@@ -47,6 +48,15 @@ def summary_section(study: Study) -> Section:
 
 def _vpt(study: Study) -> str:
     return method_label(study.vpt) if study.vpt else "VPT"
+
+
+def _no_result_line(study: Study) -> str:
+    """Groups without any accuracy (all diverged or failed): named, so an absent row is never silent."""
+    if not study.no_result:
+        return ""
+    named = ", ".join(f"{method_label(m.method)} on {m.task} ({m.regime})" for m in study.no_result[:6])
+    more = f" and {len(study.no_result) - 6} more" if len(study.no_result) > 6 else ""
+    return f"No accuracy, every run diverged or failed: {named}{more}; the tables show their status."
 
 
 def _wins_line(study: Study) -> str:
