@@ -1,7 +1,9 @@
-"""The inner loops: batches from uint8 arrays, one training epoch, evaluation.
+"""The inner loops: batches from uint8 arrays (or precomputed features), one training epoch, evaluation.
 
 Images arrive as uint8 ``(N, H, W, 3)`` arrays (memory-mapped from the decoded-image cache) and are normalised on
-the fly; a background thread prepares the next batch while the model works on this one.  On CUDA, training and
+the fly; a background thread prepares the next batch while the model works on this one.  A linear probe can train
+on a :class:`FeatureSet` instead (the frozen backbone's features, computed once): the same order, the same
+batches, only the forward pass is the head alone.  On CUDA, training and
 evaluation run under bf16 autocast (timm's attention uses PyTorch's fused scaled-dot-product kernel); on the CPU
 everything is fp32.
 """
@@ -28,6 +30,15 @@ from vptlab.data.base import ImageSet
 # a transient spike during warm-up may recover, a sustained one does not.
 BLOWUP_FACTOR = 10.0
 BLOWUP_EPOCHS = 2
+# Evaluation batch sizes: on a CPU, batches past ~128 small images no longer fit the caches and get slower per
+# image (measured in bench/bench_run.py's notes); an accelerator wants large batches.
+EVAL_BATCH_CPU = 128
+EVAL_BATCH_ACCELERATOR = 256
+
+
+def eval_batch_size(device: torch.device) -> int:
+    """The evaluation batch size for ``device`` (results do not depend on it beyond float summation order)."""
+    return EVAL_BATCH_CPU if device.type == "cpu" else EVAL_BATCH_ACCELERATOR
 
 
 class Diverged(Exception):
@@ -116,6 +127,41 @@ def _prefetched(items: Iterator, depth: int) -> Iterator:
         yield item
 
 
+@dataclass
+class FeatureSet:
+    """Pre-logit features of an image set, ``(N, D)`` on the run's device, standing in for its images."""
+
+    features: torch.Tensor
+    labels: np.ndarray
+    manifest: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def feature_batches(
+    data: FeatureSet, order: np.ndarray, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(features, y)`` batches in ``order``, each sorted as :func:`batches` sorts its images."""
+    labels = torch.from_numpy(np.ascontiguousarray(data.labels)).to(data.features.device)
+    for start in range(0, len(order), batch_size):
+        idx = torch.from_numpy(np.sort(order[start : start + batch_size])).to(data.features.device)
+        yield data.features[idx], labels[idx]
+
+
+def _batches_of(
+    data: ImageSet | FeatureSet,
+    order: np.ndarray,
+    batch_size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    if isinstance(data, FeatureSet):
+        return feature_batches(data, order, batch_size)
+    return batches(data.images, data.labels, order, batch_size, mean, std, device)
+
+
 class BlowupWatch:
     """Counts consecutive epochs whose mean training loss is above the blow-up level."""
 
@@ -139,7 +185,7 @@ class EpochStats:
 
 def train_epoch(
     model: nn.Module,
-    data: ImageSet,
+    data: ImageSet | FeatureSet,
     *,
     epoch: int,
     seed: int,
@@ -158,9 +204,7 @@ def train_epoch(
     forward = forward or model
     order = np.random.default_rng([seed, epoch]).permutation(len(data))
     total_loss, correct, seen = 0.0, 0, 0
-    for step, (x, y) in enumerate(
-        batches(data.images, data.labels, order, batch_size, mean, std, precision.device)
-    ):
+    for step, (x, y) in enumerate(_batches_of(data, order, batch_size, mean, std, precision.device)):
         set_lr(epoch, step)
         if augment is not None:
             x = augment(x)
@@ -184,20 +228,21 @@ def train_epoch(
 @torch.inference_mode()
 def evaluate(
     model: nn.Module,
-    data: ImageSet,
+    data: ImageSet | FeatureSet,
     *,
     mean: tuple[float, ...],
     std: tuple[float, ...],
     precision: Precision,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     forward: Callable | None = None,
 ) -> EpochStats:
     """Mean cross-entropy and top-1 (%) over ``data``, in eval mode (the caller restores its training mode)."""
     forward = forward or model
+    batch_size = batch_size or eval_batch_size(precision.device)
     model.eval()
     total_loss, correct = 0.0, 0
     order = np.arange(len(data))
-    for x, y in batches(data.images, data.labels, order, batch_size, mean, std, precision.device):
+    for x, y in _batches_of(data, order, batch_size, mean, std, precision.device):
         with precision.autocast():
             logits = forward(x).float()
         total_loss += float(F.cross_entropy(logits, y, reduction="sum"))

@@ -50,6 +50,7 @@ class RunOptions:
     checkpoint_seconds: float = 300.0
     save_weights: bool = True
     compile: bool = False
+    linear_features: bool = True
 
 
 def train_run(
@@ -65,12 +66,16 @@ def train_run(
     checkpoint_seconds: float = 300.0,
     save_weights: bool = True,
     compile: bool = False,
+    linear_features: bool = True,
 ) -> dict:
     """Train one run into ``out_dir`` and return its result (also written to ``out_dir/result.json``).
 
     A finished run in ``out_dir`` with the same run id is returned as is; an unfinished one is resumed.
     ``until_epoch`` pauses after that many epochs (status ``partial``); ``should_stop(epoch, row)`` returning
     True ends the run as ``pruned``.  ``stage1_lookup`` lets a study hand ft-then-pt an existing full run.
+    ``linear_features``: a ``linear`` run trains its head on the frozen backbone's features, computed once and
+    cached on disk (:mod:`vptlab.train.features`); the same batches, schedule and metrics as the ordinary path,
+    to float tolerance.  ``False`` forces the ordinary path (the backbone runs every epoch).
     """
     cfg = cfg.resolved()
     out = Path(out_dir)
@@ -87,6 +92,7 @@ def train_run(
         checkpoint_seconds,
         save_weights,
         compile,
+        linear_features,
     )
     return _Run(cfg, out, opts, task_data).execute()
 
@@ -179,6 +185,7 @@ class _Run:
         start = self._resume(model, optimizer)
         precision = Precision.choose(opts.device, cfg.precision)
         self.precision = precision
+        self.inputs, self.eval_model, forward = self._inputs(model, forward)
         last = opts.until_epoch if opts.until_epoch is not None else cfg.epochs
         bar = progress(
             total=(min(last, cfg.epochs) - start) * steps,
@@ -196,7 +203,7 @@ class _Run:
                 method.train_mode(model)
                 stats = train_epoch(
                     model,
-                    data.train,
+                    self.inputs["train"],
                     epoch=epoch,
                     seed=cfg.seed,
                     batch_size=cfg.batch_size,
@@ -220,17 +227,39 @@ class _Run:
             save_tuned(model, self.out / TUNED_FILE)
         return self._finish("ok", self._last_metrics())
 
+    def _inputs(self, model: nn.Module, forward: Callable) -> tuple[dict, nn.Module, Callable]:
+        """What the epochs read (images, or a linear probe's cached features), the model to evaluate, forward."""
+        data, cfg = self.data, self.cfg
+        splits = {"train": data.train, "val": data.val, "test": data.test}
+        if cfg.stage == "tune" and not (cfg.eval_test_every and cfg.eval_test_every <= cfg.epochs):
+            splits.pop("test")  # never evaluated: no features needed
+        splits = {k: v for k, v in splits.items() if v is not None}
+        if cfg.method != "linear" or not self.opts.linear_features:
+            return splits, model, forward
+        from vptlab.train.features import task_features
+
+        sets, self.extra["linear_features"] = task_features(
+            model, splits, mean=data.mean, std=data.std, precision=self.precision
+        )
+        head = model.get_classifier()
+        return sets, head, head
+
     def _epoch_row(self, epoch: int, stats: EpochStats, lr: float, forward: Callable) -> dict:
         cfg, data = self.cfg, self.data
         row: dict[str, Any] = {"epoch": epoch, "lr": lr, "train_loss": stats.loss, "train_top1": stats.top1}
-        evals = {"val": data.val} if data.val is not None else {}
+        evals = {"val": self.inputs["val"]} if "val" in self.inputs else {}
         # the tune stage selects on val and never needs test; the final stage always ends with it
         last = epoch + 1 == cfg.epochs and cfg.stage == "final"
         if last or (cfg.eval_test_every and (epoch + 1) % cfg.eval_test_every == 0):
-            evals["test"] = data.test
+            evals["test"] = self.inputs["test"]
         for split, subset in evals.items():
             s = evaluate(
-                self.model, subset, mean=data.mean, std=data.std, precision=self.precision, forward=forward
+                self.eval_model,
+                subset,
+                mean=data.mean,
+                std=data.std,
+                precision=self.precision,
+                forward=forward,
             )
             if not math.isfinite(s.loss):
                 raise Diverged(epoch, -1, s.loss)
