@@ -87,9 +87,9 @@ def _build_inception(weights: Path | None) -> torch.nn.Module:
     download = pfi.load_state_dict_from_url
     if weights is not None:
         # pytorch-fid always fetches by URL; hand it the local file instead (weights only, no pickled code).
-        pfi.load_state_dict_from_url = lambda *a, **k: torch.load(
-            weights, map_location="cpu", weights_only=True
-        )
+        from vptlab.backbones.checkpoints import load_torch_weights
+
+        pfi.load_state_dict_from_url = lambda *a, **k: load_torch_weights(weights, "FID Inception weights")
     try:
         return pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
     except (URLError, OSError, ConnectionError) as err:

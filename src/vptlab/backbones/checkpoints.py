@@ -13,6 +13,7 @@ import pickle
 import warnings
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,31 +53,40 @@ def read_state_dict(path: Path, model: VisionTransformer | None = None) -> dict[
 
             return _strip_names(load_file(str(path)))
         if suffix in (".pth", ".pt", ".bin"):
-            with warnings.catch_warnings():  # the refusal below is the one line the user needs
-                warnings.simplefilter("ignore")
-                obj = torch.load(path, map_location="cpu", weights_only=True)
-            return _strip_names(_unwrap(obj, path))
+            return _strip_names(_unwrap(load_torch_weights(path), path))
     except UserError:
         raise
-    except pickle.UnpicklingError as err:  # torch's text would suggest weights_only=False: never do that
-        raise UserError(
-            f"checkpoint {path}: refused by the weights-only loader ({_unpickler_reason(err)}); vptlab never runs "
-            "code from a checkpoint: if the file is whole, save its weights as .safetensors or a state dict of tensors"
-        ) from None
-    except (
-        OSError,
-        ValueError,
-        RuntimeError,
-        EOFError,
-        KeyError,
-        zipfile.BadZipFile,
-        SafetensorError,
-    ) as err:
-        raise UserError(
-            f"checkpoint {path}: cannot be read ({type(err).__name__}: {_first_line(err)}); "
-            "is it truncated or of another format?"
-        ) from err
+    except _READ_ERRORS as err:
+        raise _unreadable("checkpoint", path, err) from err
     raise UserError(f"checkpoint {path}: unknown format {suffix!r}; use .npz, .safetensors, .pth or .pt")
+
+
+def load_torch_weights(path: str | Path, what: str = "checkpoint") -> Any:
+    """``torch.load`` of a ``.pth``/``.pt`` file as data only (``weights_only=True``): pickled code is refused
+    with one clear line, never run, and never answered with torch's advice to load it unsafely."""
+    try:
+        with (
+            warnings.catch_warnings()
+        ):  # torch's protocol warnings would add lines before the one that matters
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UserError(
+            f"{what} {path}: refused by the weights-only loader ({_unpickler_reason(err)}); vptlab never runs "
+            "code from a weights file: if the file is whole, save its weights as .safetensors or a state dict of tensors"
+        ) from None
+    except _READ_ERRORS as err:
+        raise _unreadable(what, path, err) from err
+
+
+_READ_ERRORS = (OSError, ValueError, RuntimeError, EOFError, KeyError, zipfile.BadZipFile, SafetensorError)
+
+
+def _unreadable(what: str, path: Path, err: BaseException) -> UserError:
+    return UserError(
+        f"{what} {path}: cannot be read ({type(err).__name__}: {_first_line(err)}); "
+        "is it truncated or of another format?"
+    )
 
 
 def apply_state_dict(model: VisionTransformer, state: dict[str, torch.Tensor], source: str) -> None:
@@ -155,10 +165,17 @@ def _strip_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
+_TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
+
+
 def _unpickler_reason(err: BaseException) -> str:
-    """The weights-only unpickler's own reason (e.g. 'Unsupported global: GLOBAL posix.system ...')."""
-    text = str(err).partition("WeightsUnpickler error:")[2].partition("Check the documentation")[0]
-    return " ".join(text.split())[:160] or _first_line(err)
+    """The weights-only unpickler's own reason ('Trying to load unsupported GLOBAL posix.system ...'), without
+    torch's paragraphs around it (one of which suggests ``weights_only=False``)."""
+    text = str(err).replace("WeightsUnpickler error:", "\n")
+    lines = [
+        ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(_TORCH_BOILERPLATE)
+    ]
+    return (lines[0][:160] if lines else "not a plain tensor file").rstrip(".")
 
 
 def _first_line(err: BaseException) -> str:
