@@ -13,7 +13,7 @@ import sys
 from vptlab.errors import UserError
 
 # One module per command group; each defines register(subparsers) and sets `func` on its parsers.
-COMMAND_MODULES = ("train", "methods", "data", "analysis", "pretrain", "study")
+COMMAND_MODULES = ("train", "methods", "data", "analysis", "pretrain", "study", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
