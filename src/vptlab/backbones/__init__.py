@@ -1,23 +1,29 @@
-"""Backbones: timm ViTs by name or local file, the bundled vptlab-tiny, and the visual-prompt hook."""
+"""Backbones: timm ViTs by name or local file, the bundled vptlab-tiny, and the visual-prompt hook.
 
-from vptlab.backbones.checkpoints import load_checkpoint
-from vptlab.backbones.create import (
-    TINY_NAME,
-    backbone_normalization,
-    create_backbone,
-    default_image_size,
-    tiny_weights_path,
-)
-from vptlab.backbones.prompts import VisualPrompts, attach_prompts, get_prompts
+Names are imported on first use (timm is slow to import and the CLI should start fast).
+"""
 
-__all__ = [
-    "TINY_NAME",
-    "VisualPrompts",
-    "attach_prompts",
-    "backbone_normalization",
-    "create_backbone",
-    "default_image_size",
-    "get_prompts",
-    "load_checkpoint",
-    "tiny_weights_path",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TINY_NAME": "vptlab.backbones.create",
+    "backbone_normalization": "vptlab.backbones.create",
+    "create_backbone": "vptlab.backbones.create",
+    "default_image_size": "vptlab.backbones.create",
+    "tiny_weights_path": "vptlab.backbones.create",
+    "load_checkpoint": "vptlab.backbones.checkpoints",
+    "VisualPrompts": "vptlab.backbones.prompts",
+    "attach_prompts": "vptlab.backbones.prompts",
+    "get_prompts": "vptlab.backbones.prompts",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'vptlab.backbones' has no attribute {name!r}")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from vptlab.methods import list_methods
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("methods", help="list the tuning methods", description=__doc__)
@@ -13,6 +11,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vptlab.methods import list_methods
+
     for m in list_methods():
         lrs = ", ".join(f"{v:g}" for v in m.grid["lr"])
         wds = ", ".join(f"{v:g}" for v in m.grid["wd"])

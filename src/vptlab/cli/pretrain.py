@@ -8,8 +8,9 @@ import shutil
 from pathlib import Path
 
 from vptlab._device import check_device
-from vptlab.backbones.create import TINY_NAME, tiny_weights_path
-from vptlab.backbones.pretrain import PretrainConfig, pretrain
+from vptlab.backbones.recipe import PretrainConfig
+
+TINY_NAME = "vptlab-tiny"  # the bundled backbone (vptlab.backbones.create.TINY_NAME, without importing timm)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     cfg = PretrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PretrainConfig)})
+    from vptlab.backbones.create import tiny_weights_path
+    from vptlab.backbones.pretrain import pretrain
+
     card = pretrain(cfg, args.out, name=args.name, device=args.device)
     print(
         f"{args.name}: held-out upstream top-1 {card['upstream_top1_heldout']:.2f}% after {cfg.epochs} epochs "

@@ -12,7 +12,7 @@ from typing import Any
 
 from vptlab._device import check_device
 from vptlab.errors import UserError
-from vptlab.train import RunConfig, train_run
+from vptlab.train.config import RunConfig
 
 _HELP = {
     "method": "tuning method (see `vptlab methods`)",
@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(RunConfig)} - _SKIP
     values = {name: getattr(args, name) for name in fields}
     cfg = RunConfig(**values, backbone_args=parse_backbone_args(args.backbone_arg))
+    from vptlab.train.run import train_run
+
     result = train_run(
         cfg, args.out, device=args.device, progress=False if args.no_progress else None, compile=args.compile
     )

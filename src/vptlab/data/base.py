@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from vptlab.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 GROUPS = ("natural", "specialized", "structured")
 OBJECTIVES = ("classification", "structured")
@@ -110,6 +112,8 @@ def to_tensor(
     images: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device | str = "cpu"
 ) -> torch.Tensor:
     """uint8 ``(N, H, W, 3)`` -> normalised float32 ``(N, 3, H, W)`` on ``device``."""
+    import torch  # here, not at the top: the data layer (and the CLI) should not need torch to start
+
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device, non_blocking=True)
     x = x.permute(0, 3, 1, 2).float().div_(255.0)
     m = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from vptlab.errors import UserError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # DESIGN.md section 2: base lrs (scaled by batch/256) x weight decays.
 PROMPT_GRID = {

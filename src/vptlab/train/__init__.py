@@ -1,7 +1,26 @@
-"""One training run: configuration and identity, optimiser and schedule, loop, evaluation, result files."""
+"""One training run: configuration and identity, optimiser and schedule, loop, evaluation, result files.
 
-from vptlab.train.config import RunConfig
-from vptlab.train.model import build_model, load_run_model, load_tuned, save_tuned
-from vptlab.train.run import train_run
+Names are imported on first use, so the CLI can describe ``RunConfig`` without importing torch.
+"""
 
-__all__ = ["RunConfig", "build_model", "load_run_model", "load_tuned", "save_tuned", "train_run"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "RunConfig": "vptlab.train.config",
+    "build_model": "vptlab.train.model",
+    "load_run_model": "vptlab.train.model",
+    "load_tuned": "vptlab.train.model",
+    "save_tuned": "vptlab.train.model",
+    "train_run": "vptlab.train.run",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'vptlab.train' has no attribute {name!r}")
