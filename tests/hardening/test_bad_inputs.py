@@ -187,7 +187,7 @@ CASES: dict[str, tuple[Callable[[World], list], tuple[str, ...]]] = {
     "symlink leaving the root": (lambda w: w.prepare(w.vtab(symlink_out)),
                                  ("train800.txt:4: path 'images/train800/3.png' leaves the task folder",)),
     "NUL byte in a path": (lambda w: w.prepare(w.vtab(append("train800", "images/a\0b.png 1"))),
-                           ("train800.txt:9:", "NUL byte")),
+                           ("train800.txt:9:", "control character")),
     "image missing": (lambda w: w.train_vtab(w.vtab(append("train800", "images/none.png 1"))),
                       ("train800.txt:9: image not found", "images/none.png")),
     "class with no image": (lambda w: w.prepare(w.vtab(lambda f: [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,7 @@ def is_image_file(path: Path) -> bool:
 
 
 LINE_FORMAT = "'relative/path label'"
+_CONTROL = ("Cc", "Zl", "Zp")
 _INT = re.compile(r"[+-]?[0-9]{1,18}")  # a longer number is no label (and int() refuses > 4300 digits)
 
 
@@ -137,7 +139,8 @@ def read_list_file(
         raise UserError(f"{path}: split file not found")
     resolver = _Resolver(str(base), confine, check_files)
     files, members, labels, origins, problems = [], [], [], [], []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    # lines end at "\n" only, as an editor counts them (str.splitlines also breaks at \f, \x1c, \u2028, ...)
+    for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").split("\n"), 1):
         if not line.strip():
             continue
         origin = f"{path}:{lineno}"
@@ -163,8 +166,8 @@ def _parse_line(
     if len(parts) != 2 or not _is_int(parts[1]):
         return f"{origin}: expected {LINE_FORMAT} with an integer label, got {line.strip()[:80]!r}"
     rel, label = parts[0], int(parts[1])
-    if "\0" in rel:
-        return f"{origin}: path {rel[:80]!r} holds a NUL byte; expected {LINE_FORMAT}"
+    if any(unicodedata.category(ch) in _CONTROL for ch in rel):  # NUL, tab, CR, line separators...
+        return f"{origin}: path {rel[:80]!r} holds a control character; expected {LINE_FORMAT}"
     if num_classes is not None and not 0 <= label < num_classes:
         return f"{origin}: label {label} out of range; valid labels are 0..{num_classes - 1}"
     if label < 0:
