@@ -46,7 +46,8 @@ def run_in_process(argv: list[str]) -> Outcome:
 
 def run_subprocess(argv: list[str], timeout: float = 300) -> Outcome:
     """``python -m vptlab ARGV`` in a fresh process: what reaches a user's terminal."""
-    env = {**os.environ, "VPTLAB_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
+    env = {**os.environ, "VPTLAB_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+    env.pop("PYTHONWARNINGS", None)  # Python's default warning filters: what a user's terminal shows
     proc = subprocess.run([sys.executable, "-m", "vptlab", *map(str, argv)], capture_output=True, text=True,
                           env=env, timeout=timeout)  # fmt: skip
     return Outcome(proc.returncode, proc.stdout, proc.stderr)

@@ -270,6 +270,8 @@ CASES: dict[str, tuple[Callable[[World], list], tuple[str, ...]]] = {
     "absent GPU": (lambda w: w.train("--device", "cuda:99"), ("--device cuda:99:",)),
     "unknown backbone argument": (lambda w: w.train("--backbone-arg", "foo=1"),
                                   ("'vptlab-tiny' cannot be built", "foo=1")),
+    "unknown command": (lambda w: ["frobnicate"], ("vptlab: error: argument COMMAND: invalid choice: 'frobnicate'",)),
+    "unknown option": (lambda w: [*w.study(w.spec()), "--wrokers", "2"], ("error: unrecognized arguments: --wrokers",)),
     "zero image size": (lambda w: w.prepare(w.vtab(), "--image-size", "0"), ("image_size must be",)),
     "zero workers": (lambda w: w.study(w.spec()) + ["--workers", "0"], ("--workers must be >= 1, got 0",)),
     "negative checkpoint interval": (lambda w: w.study(w.spec()) + ["--checkpoint-seconds", "-1"],

@@ -20,7 +20,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but argument errors are one line and exit 2 (argparse's usage dump is noise in logs)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"vptlab {self.prog.partition(' ')[2]}: error: {message}\n".replace("  ", " "))
+        sys.stderr.write(f"{self.prog}: error: {message}\n")  # "vptlab: error", "vptlab study run: error"
         sys.exit(2)
 
 
