@@ -234,6 +234,11 @@ CASES: dict[str, tuple[Callable[[World], list], tuple[str, ...]]] = {
                                   ("w.pth: holds a list, expected a state dict",)),
     "unknown checkpoint format": (lambda w: w.ckpt("w.ckpt", lambda p, s: p.write_bytes(b"x")),
                                   ("w.ckpt: unknown format '.ckpt'",)),
+    "FID statistics that are no archive": (lambda w: (w.tmp / "s.npz").write_bytes(b"\x80junk")
+                                           and ["fid", w.shared.folder, w.tmp / "s.npz"],
+                                           ("s.npz: not a .npz statistics file",)),
+    "FID statistics with NaN": (lambda w: np.savez(w.tmp / "s.npz", mu=np.full(4, NAN), sigma=np.eye(4))
+                                or ["fid", w.shared.folder, w.tmp / "s.npz"], ("s.npz: mu or sigma holds NaN",)),
     # study specs
     "spec missing": (lambda w: ["study", "run", w.tmp / "none.toml", "--out", w.out], ("none.toml: study spec not found",)),
     "spec not TOML": (lambda w: w.study("[methods.full\n"), ("bad.toml: not valid TOML",)),
@@ -272,6 +277,10 @@ CASES: dict[str, tuple[Callable[[World], list], tuple[str, ...]]] = {
                                   ("'vptlab-tiny' cannot be built", "foo=1")),
     "unknown command": (lambda w: ["frobnicate"], ("vptlab: error: argument COMMAND: invalid choice: 'frobnicate'",)),
     "unknown option": (lambda w: [*w.study(w.spec()), "--wrokers", "2"], ("error: unrecognized arguments: --wrokers",)),
+    "--out that is a file": (lambda w: w.out.write_text("x") and w.train(), ("out: File exists",)),
+    "study --out that is a file": (lambda w: w.out.write_text("x") and w.study(w.spec()), ("out: File exists",)),
+    "cache folder that is a file": (lambda w: (w.tmp / "c").write_text("x") and
+                                    w.prepare(w.vtab(), "--cache-dir", str(w.tmp / "c")), ("c/", "Not a directory")),
     "zero image size": (lambda w: w.prepare(w.vtab(), "--image-size", "0"), ("image_size must be",)),
     "zero workers": (lambda w: w.study(w.spec()) + ["--workers", "0"], ("--workers must be >= 1, got 0",)),
     "negative checkpoint interval": (lambda w: w.study(w.spec()) + ["--checkpoint-seconds", "-1"],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -110,6 +111,8 @@ def load_stats(path: str | Path) -> FIDStats:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such FID statistics file")
+    if not zipfile.is_zipfile(path):  # else numpy guesses "pickle" and suggests loading it unsafely
+        raise UserError(f"{path}: not a .npz statistics file (not a zip archive); is it truncated?")
     try:
         with np.load(path, allow_pickle=False) as data:
             if "mu" not in data or "sigma" not in data:
@@ -124,6 +127,8 @@ def load_stats(path: str | Path) -> FIDStats:
         raise UserError(f"{path}: not a readable .npz statistics file ({err})") from err
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise UserError(f"{path}: mu must be (D,) and sigma (D, D), got {mu.shape} and {sigma.shape}")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise UserError(f"{path}: mu or sigma holds NaN or infinite values; the statistics are corrupt")
     return FIDStats(mu, sigma, count, features, description)
 
 
@@ -142,14 +147,21 @@ def image_set_stats(
 ) -> FIDStats:
     """Statistics of ``images`` under ``extractor``, cached by the set's manifest and the extractor's key."""
     cache_file = _cache_file(cache_dir, extractor, images.manifest)
-    if use_cache and cache_file.is_file():
-        cached = load_stats(cache_file)
-        if cached.count == len(images):
-            return cached
+    cached = _cached_stats(cache_file) if use_cache else None
+    if cached is not None and cached.count == len(images):
+        return cached
     stats = stats_from_features(extractor(images.images), extractor.key, images.description)
     if use_cache:
         save_stats(cache_file, stats)
     return stats
+
+
+def _cached_stats(path: Path) -> FIDStats | None:
+    """A cache entry, or None when absent or damaged (it is then computed and written again)."""
+    try:
+        return load_stats(path) if path.is_file() else None
+    except UserError:
+        return None
 
 
 def _cache_file(cache_dir: str | Path | None, extractor: FeatureExtractor, name: str) -> Path:
@@ -174,8 +186,9 @@ def set_stats(
     size = extractor_image_size(extractor)
     key = spec_cache_key(spec, size)
     keyed = _cache_file(cache_dir, extractor, hashlib.sha256(key.encode()).hexdigest()[:16]) if key else None
-    if keyed is not None and keyed.is_file():
-        return load_stats(keyed)  # a generated set: no need to generate it again
+    cached = _cached_stats(keyed) if keyed is not None else None
+    if cached is not None:
+        return cached  # a generated set: no need to generate it again
     stats = image_set_stats(load_image_set(spec, size), extractor, cache_dir=cache_dir)
     if keyed is not None:
         save_stats(keyed, stats)

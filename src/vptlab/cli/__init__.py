@@ -7,11 +7,19 @@ Each command group lives in its own module with a ``register(subparsers)`` funct
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
 from vptlab.errors import UserError
 
+# The file system refusing a path the user gave (an --out that is a file, a read-only or full disk): their fix.
+_PATH_ERRNOS = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS,
+                errno.EDQUOT, errno.ENAMETOOLONG}  # fmt: skip
+_PATH_HINT = {
+    errno.EEXIST: " (a file is where a folder is needed)",
+    errno.ENOTDIR: " (a file is in the path)",
+}
 # One module per command group; each defines register(subparsers) and sets `func` on its parsers.
 COMMAND_MODULES = ("train", "methods", "data", "analysis", "pretrain", "study", "demo")
 
@@ -49,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as err:
         sys.stderr.write(f"vptlab: error: {err}\n")
+        return 2
+    except OSError as err:
+        if err.filename is None or err.errno not in _PATH_ERRNOS:
+            raise
+        sys.stderr.write(f"vptlab: error: {err.filename}: {err.strerror}{_PATH_HINT.get(err.errno, '')}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("vptlab: interrupted; finished runs are kept, rerun the command to continue\n")
