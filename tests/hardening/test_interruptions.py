@@ -5,12 +5,15 @@ Here the kill lands *inside* writes: ``kill_at.py`` runs the real CLI and SIGKIL
 a given file, after tearing the temporary file (a crash mid-write) or just after the rename (a study that has
 recorded a group's last tune result and is about to select).  One study folder is killed four times in a row,
 then finished; every result must equal the uninterrupted study's, and no torn file is ever read as a result.
+A damaged result file is an unfinished run; damaged bookkeeping (index, summary, spec copy) is rebuilt.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +114,38 @@ def test_a_study_killed_inside_its_writes_ends_with_the_uninterrupted_results(sp
 def test_a_damaged_result_file_is_an_unfinished_run_never_a_result(tmp_path, content):
     (tmp_path / "result.json").write_bytes(content)
     assert load_result(tmp_path) is None
+
+
+# --- a study folder's bookkeeping, damaged ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[Path, Path]:
+    """A finished one-run study: its spec and its folder."""
+    root = tmp_path_factory.mktemp("finished")
+    spec = root / "tiny.toml"
+    spec.write_text(tiny_study(f"folder:{write_class_folders(root / 'colours', 2, 6)}", "[methods.linear]\n"
+                               "lr = [0.1]\nwd = [0.0]\nbatch_size = 16\n"))  # fmt: skip
+    assert run_in_process(["study", "run", spec, "--out", root / "out", "--device", "cpu"]).code == 0
+    return spec, root / "out"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("index.sqlite", b"not a database" * 50), ("summary.json", b'{"groups": ['), ("summary.json", b'"text"'),
+     ("study.json", b"\xff\xfe"), ("study.json", b"[1, 2]")],
+    ids=["index-garbage", "summary-cut", "summary-not-a-table", "spec-not-utf8", "spec-a-list"],
+)  # fmt: skip
+def test_damaged_bookkeeping_is_rebuilt_from_the_run_folders(finished, tmp_path, name, content):
+    spec, study = finished
+    out = shutil.copytree(study, tmp_path / "out")
+    for wal in out.glob("index.sqlite-*"):
+        wal.unlink()
+    (out / name).write_bytes(content)
+    assert run_in_process(["study", "results", out]).code == 0
+    again = run_in_process(["study", "run", spec, "--out", out, "--device", "cpu"])
+    assert again.code == 0 and "trained 0 run(s)" in again.stdout, again.stderr[-2000:]
+    assert outcomes(out) == outcomes(study)
+    assert json.loads((out / "summary.json").read_text())["groups"]
+    with sqlite3.connect(out / "index.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == len(outcomes(study))

@@ -91,9 +91,14 @@ class StudyStore:
         self._check_writable()
         atomic_write_json(self.out / name, obj)
 
-    def read_json(self, name: str) -> Any:
+    def read_json(self, name: str) -> dict[str, Any] | None:
+        """``study.json`` or ``summary.json``; None if absent or damaged (both are rewritten by the next run)."""
         path = self.out / name
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
     def _check_writable(self) -> None:
         if not self.writable or self.index is None:
