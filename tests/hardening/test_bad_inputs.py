@@ -33,6 +33,7 @@ from safetensors.torch import save_file
 from vptlab.backbones import create_backbone
 
 SENTINEL = "pickled-code-ran"
+LINEAR = "[methods.linear]\nlr = [0.1]\nwd = [0.0]\nbatch_size = 16\n"
 
 
 @dataclass
@@ -88,15 +89,11 @@ class World:
         path.write_bytes(text if isinstance(text, bytes) else text.encode())
         return ["study", "run", path, "--out", self.out, "--device", "cpu"]
 
-    def spec(
-        self, methods: str = "[methods.linear]\nlr = [0.1]\nwd = [0.0]\nbatch_size = 16\n", **edits
-    ) -> str:
-        """A valid tiny study spec on the shared folder, with ``key=text`` replacements applied."""
+    def spec(self, methods: str = LINEAR, replace: tuple[str, str] = ("", "")) -> str:
+        """A valid tiny study spec on the shared folder, with one ``(old, new)`` text replacement."""
         text = tiny_study(f"folder:{self.shared.folder}", methods)
-        for old, new in edits.values():
-            assert old in text, old
-            text = text.replace(old, new)
-        return text
+        assert replace[0] in text, replace
+        return text.replace(*replace, 1) if replace[0] else text
 
 
 # --- builders for damaged files ------------------------------------------------------------------------------
@@ -104,7 +101,12 @@ class World:
 
 def append(split: str, line: str) -> Callable[[Path], None]:
     """Add ``line`` to a split file (train800.txt has 8 lines, so it becomes line 9)."""
-    return lambda folder: (folder / f"{split}.txt").open("a").write(line + "\n")
+
+    def edit(folder: Path) -> None:
+        with (folder / f"{split}.txt").open("a") as fh:
+            fh.write(line + "\n")
+
+    return edit
 
 
 def replace_file(rel: str, data: bytes) -> Callable[[Path], None]:
@@ -245,21 +247,21 @@ CASES: dict[str, tuple[Callable[[World], list], tuple[str, ...]]] = {
     "spec not UTF-8": (lambda w: w.study(b"# caf\xe9\n" + w.spec().encode()), ("bad.toml: line 1: not UTF-8",)),
     "spec unknown section": (lambda w: w.study(w.spec() + "[trainnig]\nepochs = 2\n"),
                              ("bad.toml: trainnig: unknown key; valid keys here:",)),
-    "spec unknown key": (lambda w: w.study(w.spec(e=("epochs = 1", "epoch = 1"))),
+    "spec unknown key": (lambda w: w.study(w.spec(replace=("epochs = 1", "epoch = 1"))),
                          ("bad.toml: training.epoch: unknown key",)),
-    "spec wrong type": (lambda w: w.study(w.spec(e=("epochs = 1", "epochs = 'ten'"))),
+    "spec wrong type": (lambda w: w.study(w.spec(replace=("epochs = 1", "epochs = 'ten'"))),
                         ("bad.toml: training.epochs: must be an integer, got a string 'ten'",)),
-    "spec negative lr": (lambda w: w.study(w.spec(e=("lr = [0.1]", "lr = [0.1, -1.0]"))),
+    "spec negative lr": (lambda w: w.study(w.spec(replace=("lr = [0.1]", "lr = [0.1, -1.0]"))),
                          ("bad.toml: methods.linear.lr[1]: must be > 0, got -1.0",)),
-    "spec zero epochs": (lambda w: w.study(w.spec(e=("epochs = 1", "epochs = 0"))),
+    "spec zero epochs": (lambda w: w.study(w.spec(replace=("epochs = 1", "epochs = 0"))),
                          ("bad.toml: training.epochs: must be >= 1, got 0",)),
     "spec unknown method": (lambda w: w.study(w.spec(methods="[methods.prompt-magic]\n")),
                             ("bad.toml: methods.prompt-magic: unknown method",)),
-    "spec unknown task": (lambda w: w.study(w.spec(e=('tasks = ["colours"]', 'tasks = ["birds"]'))),
+    "spec unknown task": (lambda w: w.study(w.spec(replace=('tasks = ["colours"]', 'tasks = ["birds"]'))),
                           ("bad.toml: data.tasks[0]: unknown task 'birds'",)),
-    "spec bad backbone kwarg": (lambda w: w.study(w.spec(e=("depth = 1", "depth = 1\nfoo = 3"))),
+    "spec bad backbone kwarg": (lambda w: w.study(w.spec(replace=("depth = 1", "depth = 1\nfoo = 3"))),
                                 ("foo=3", "[backbone.kwargs]")),
-    "spec checkpoint missing": (lambda w: w.study(w.spec(e=("pretrained = false", "checkpoint = '/no/w.npz'"))),
+    "spec checkpoint missing": (lambda w: w.study(w.spec(replace=("pretrained = false", "checkpoint = '/no/w.npz'"))),
                                 ("checkpoint /no/w.npz: no such file",)),
     "YAML python tag": (lambda w: w.study(f"name: !!python/object/apply:os.mkdir ['{w.tmp / SENTINEL}']\n"
                                           "methods: {full: {}}\n", "bad.yaml"), ("bad.yaml: not valid YAML", "python/object")),
