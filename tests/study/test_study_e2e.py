@@ -49,7 +49,8 @@ def reference(spec_file, tmp_path_factory) -> Path:
 
 def test_a_tiny_study_runs_end_to_end_and_a_rerun_trains_nothing(spec_file, reference, capsys):
     results = study_results(reference)
-    assert len(results) == 5 + 6  # tune: full 2 + vpt-deep 2 + ft-then-pt 1; final: 3 methods x 2 seeds
+    # tune: full 2 + vpt-deep 2 (ft-then-pt's one-point grid has no tune run); final: 3 methods x 2 seeds
+    assert len(results) == 4 + 6
     assert all(r["status"] == "ok" for r in results.values())
     ftpt = [r for r in results.values() if r["config"]["method"] == "ft-then-pt"]
     assert all(r["stage1"]["reused"] and r["stage1"]["run_id"] in results for r in ftpt)
@@ -62,7 +63,7 @@ def test_a_tiny_study_runs_end_to_end_and_a_rerun_trains_nothing(spec_file, refe
 def test_results_table_of_a_real_study(reference, tmp_path, capsys):
     assert main(["study", "results", str(reference), "--csv", str(tmp_path / "r.csv")]) == 0
     rows = (tmp_path / "r.csv").read_text().splitlines()
-    assert len(rows) == 12
+    assert len(rows) == 1 + 10
     header = rows[0].split(",")
     final = [dict(zip(header, r.split(","))) for r in rows[1:] if ",final," in r]
     assert final and all(float(r["test_top1"]) >= 0 and int(r["train_size"]) > 0 for r in final)
@@ -235,7 +236,10 @@ batch_size = 16
 
 def test_diverged_runs_are_never_selected_and_show_as_diverged(spec_file, tmp_path, capsys):
     path = tmp_path / "diverging.toml"
-    path.write_text(tiny_spec(f"folder:{spec_file.parent / 'colours'}", "colours", methods=DIVERGING))
+    extra = '[tune]\nsingle_point = "run"\n'  # mixed's one-point grid trains (and diverges) in the tune stage
+    path.write_text(
+        tiny_spec(f"folder:{spec_file.parent / 'colours'}", "colours", methods=DIVERGING, extra=extra)
+    )
     assert main(["study", "run", str(path), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
     table = capsys.readouterr().out
     results = study_results(tmp_path / "out")
