@@ -145,3 +145,14 @@ def test_identity_ignores_fields_the_method_does_not_read():
         RunConfig(method="vpt-deep", task="t").run_id
         == RunConfig(method="vpt-deep", task="t", lr=0.25).run_id
     )
+
+
+def test_an_unreadable_checkpoint_is_discarded_and_the_run_restarts(tiny_cfg, toy_task, tmp_path):
+    cfg = tiny_cfg("linear", epochs=3)
+    whole = train_run(cfg, tmp_path / "whole", task_data=toy_task)
+    part = train_run(cfg, tmp_path / "torn", task_data=toy_task, until_epoch=1)
+    assert part["status"] == "partial"
+    ckpt = tmp_path / "torn" / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])  # a torn file
+    again = train_run(cfg, tmp_path / "torn", task_data=toy_task)
+    assert again["status"] == "ok" and again["metrics"] == whole["metrics"]

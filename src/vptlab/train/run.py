@@ -24,6 +24,7 @@ from torch import nn
 import vptlab
 from vptlab._io import append_jsonl, atomic_path, atomic_write_json, read_jsonl
 from vptlab._progress import progress
+from vptlab.backbones.checkpoints import load_torch_weights
 from vptlab.data.base import TaskData
 from vptlab.errors import UserError
 from vptlab.store.runs import load_result
@@ -274,8 +275,11 @@ class _Run:
         if not path.is_file():
             (self.out / METRICS).unlink(missing_ok=True)
             return 0
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state.get("run_id") != self.cfg.run_id:
+        try:
+            state = load_torch_weights(path, "run checkpoint")
+        except UserError:  # torn, foreign or carrying code: never run it, train from the start instead
+            state = None
+        if not isinstance(state, dict) or state.get("run_id") != self.cfg.run_id:
             path.unlink()
             (self.out / METRICS).unlink(missing_ok=True)
             return 0
