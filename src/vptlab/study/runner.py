@@ -26,7 +26,7 @@ from vptlab.study.plan import run_id_of
 from vptlab.study.spec import StudySpec, spec_to_dict
 from vptlab.study.state import GroupState, Job, StudyView, study_state
 from vptlab.study.summary import summarize, summary_table
-from vptlab.study.worker import RunFn, RunOptions
+from vptlab.study.worker import GridJob, RunFn, RunOptions, group_linear_grids
 
 
 @dataclass
@@ -55,6 +55,11 @@ def run_study(spec: StudySpec, out: str | Path, *, options: RunOptions | None = 
             return _Driver(spec, store, options or RunOptions(), run_fn, executor, echo).run(retry_failed)
         finally:
             store.close()
+
+
+def _members(job: Job) -> list[str]:
+    """The run ids a job trains: one, or every run of a linear grid pass."""
+    return job.run_ids if isinstance(job, GridJob) else [job.run_id]
 
 
 def _without_executor(spec: dict) -> dict:
@@ -122,23 +127,26 @@ class _Driver:
 
     # 2. what to train next
     def _submit(self, states: list[GroupState]) -> None:
+        grids = getattr(self.executor, "shares_linear_grids", False)
         for state in states:
             if (state.group.task, state.group.regime) in self.record.skipped:
                 continue
-            for job in state.jobs:
-                if len(self.inflight) >= self.executor.capacity:
+            for job in group_linear_grids(state.jobs) if grids else state.jobs:
+                if len({id(j) for j in self.inflight.values()}) >= self.executor.capacity:
                     return
-                if job.run_id in self.inflight or self._waits_on_inflight(job):
+                members = _members(job)
+                if any(m in self.inflight for m in members) or self._waits_on_inflight(job):
                     continue
-                key = (job.run_id, job.until_epoch)
-                if key in self.submitted:
-                    raise RuntimeError(
-                        f"internal error: run {job.run_id} was asked for twice (until {key[1]})"
-                    )
-                self.submitted.add(key)
+                for run_id in members:
+                    key = (run_id, job.until_epoch)
+                    if key in self.submitted:
+                        raise RuntimeError(
+                            f"internal error: run {run_id} was asked for twice (until {key[1]})"
+                        )
+                    self.submitted.add(key)
                 if job.restart:
                     self.store.discard(job.run_id)
-                self.inflight[job.run_id] = job
+                self.inflight.update(dict.fromkeys(members, job))
                 self.executor.submit(job)
 
     def _waits_on_inflight(self, job: Job) -> bool:
@@ -153,18 +161,22 @@ class _Driver:
     # 3. a run came back
     def _take(self, outcome: Outcome) -> None:
         job = outcome.job
-        self.inflight.pop(job.run_id, None)
-        before = self.store.result_of(job.run_id)
+        for run_id in _members(job):
+            self.inflight.pop(run_id, None)
         if outcome.user_error is not None:
             self._user_error(job, outcome.user_error)
             return
-        result = self.store.record(job.run_id, outcome.files)
-        if result is None:
-            raise RuntimeError(
-                f"run {job.run_id} returned without a result.json in {self.store.run_dir(job.run_id)}"
-            )
-        self.record.trained.append(job.run_id)
-        self.bar.update(self._cost(job, result) - self._cost(job, before))
+        cfgs = job.cfgs if isinstance(job, GridJob) else (job.cfg,)
+        for cfg in cfgs:  # a linear grid pass finished every run of its grid
+            run_id = run_id_of(cfg)
+            before = self.store.result_of(run_id)
+            result = self.store.record(run_id, outcome.files if run_id == job.run_id else None)
+            if result is None:
+                raise RuntimeError(
+                    f"run {run_id} returned without a result.json in {self.store.run_dir(run_id)}"
+                )
+            self.record.trained.append(run_id)
+            self.bar.update(self._cost(Job(cfg), result) - self._cost(Job(cfg), before))
 
     def _user_error(self, job: Job, message: str) -> None:
         """A data regime a task cannot give (e.g. size:N beyond its pool) skips that task/regime; else stop."""

@@ -3,6 +3,11 @@
 Every executor calls a *run function* ``fn(job, run_dir, stage1_dir, options) -> result`` (this module's
 :func:`run_job` by default; tests inject fakes).  It must leave the run's files in ``run_dir`` with
 ``result.json`` written last, as ``train_run`` does.
+
+A :class:`GridJob` is a ``linear`` tune grid trained in one pass over features computed once
+(:func:`vptlab.train.linear_grid.train_linear_grid`); its runs' folders sit beside ``run_dir`` (local executors,
+which train in place in ``<out>/runs/``).  Executors whose run function can do this say so
+(``shares_linear_grids``); the runner then hands them :func:`group_linear_grids`' jobs.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vptlab._io import stable_hash
+from vptlab.study.plan import run_id_of
 from vptlab.study.state import Job
+from vptlab.train.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -33,9 +41,50 @@ _DATA_CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _DATA_CACHE_SIZE = 2  # consecutive runs of a grid share their data; two entries cover tune + final
 
 
+@dataclass(frozen=True)
+class GridJob(Job):
+    """Linear tune runs that differ only in lr and wd, trained in one pass; ``cfg`` is the first of ``cfgs``."""
+
+    cfgs: tuple[RunConfig, ...] = ()
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [run_id_of(c) for c in self.cfgs]
+
+
+def group_linear_grids(jobs: list[Job]) -> list[Job]:
+    """The jobs, with each set of >= 2 linear tune runs that can share one pass replaced by one GridJob."""
+    from vptlab.train.linear_grid import grid_key
+
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        if _shareable(job):
+            groups.setdefault(stable_hash(grid_key(job.cfg)), []).append(job)
+    grids = {key: GridJob(members[0].cfg, cfgs=tuple(j.cfg for j in members))
+             for key, members in groups.items() if len(members) > 1}  # fmt: skip
+    out: list[Job] = []
+    for job in jobs:
+        key = stable_hash(grid_key(job.cfg)) if _shareable(job) else None
+        if key in grids:
+            if grids[key] not in out:
+                out.append(grids[key])
+        else:
+            out.append(job)
+    return out
+
+
+def _shareable(job: Job) -> bool:
+    cfg = job.cfg
+    plain = job.until_epoch is None and not job.restart and job.stage1_id is None
+    return plain and cfg.method == "linear" and cfg.stage == "tune"
+
+
 def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: RunOptions) -> dict:
     """Train (or continue) one run; FT-then-PT's stage 1 is ``stage1_dir`` when that is the run it needs."""
     from vptlab.train import train_run
+
+    if isinstance(job, GridJob):
+        return _run_grid(job, run_dir, options)
 
     def stage1_lookup(stage1_cfg: Any) -> Path | None:
         return stage1_dir if stage1_dir is not None and stage1_cfg.run_id == job.stage1_id else None
@@ -51,6 +100,19 @@ def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: RunOption
         checkpoint_seconds=options.checkpoint_seconds,
         save_weights=options.save_weights,
     )
+
+
+run_job.trains_linear_grids = True  # type: ignore[attr-defined]
+
+
+def _run_grid(job: GridJob, run_dir: Path, options: RunOptions) -> dict:
+    """Every run of the grid into its folder beside ``run_dir``; returns the first run's result."""
+    from vptlab.train.linear_grid import train_linear_grid
+
+    dirs = [run_dir.parent / run_id for run_id in job.run_ids]
+    results = train_linear_grid(job.cfgs, dirs, task_data=_task_data(job.cfg), device=options.device,
+                                save_weights=options.save_weights)  # fmt: skip
+    return results[0]
 
 
 def _task_data(cfg: Any) -> Any:

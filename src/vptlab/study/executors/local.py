@@ -1,8 +1,10 @@
 """Local executors: one run at a time in this process, or N at once in spawned worker processes.
 
 Runs train in place, in their own folder under ``<out>/runs/`` (``train_run`` writes ``result.json`` last and
-atomically, and resumes from the folder's checkpoint after a kill).  With ``workers > 1`` each worker gets
-``cores // workers`` torch threads and, on a machine with several GPUs, one GPU of its own.
+atomically, and resumes from the folder's checkpoint after a kill).  Because they do, a linear tune grid can
+train in one pass into its runs' folders (``shares_linear_grids``, see :mod:`vptlab.study.worker`).
+With ``workers > 1`` each worker gets ``cores // workers`` torch threads and, on a machine with several GPUs, one
+GPU of its own.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class SequentialExecutor:
         self.store, self.options, self.run_fn = store, options, run_fn
         self.queue: deque[Job] = deque()
         self.description = "local, in-process, one run at a time"
+        self.shares_linear_grids = getattr(run_fn, "trains_linear_grids", False)
 
     def submit(self, job: Job) -> None:
         self.queue.append(job)
@@ -52,6 +55,7 @@ class PoolExecutor:
     def __init__(self, store: StudyStore, options: RunOptions, run_fn: RunFn, workers: int) -> None:
         self.store, self.options, self.run_fn = store, options, run_fn
         self.capacity = workers
+        self.shares_linear_grids = getattr(run_fn, "trains_linear_grids", False)
         ctx = mp.get_context("spawn")
         gpus = _gpu_count(options.device)
         threads = options.threads or max(1, _cores() // workers)
