@@ -45,8 +45,12 @@ def spec_dict(args: argparse.Namespace, early_stopping: str) -> dict:
         "description": "successive halving vs full grid, synthetic benchmark, vptlab-tiny",
         "backbone": {"name": "vptlab-tiny", "image_size": 32},
         "data": {"source": "synthetic", "tasks": list(args.tasks)},
-        "training": {"epochs": args.epochs, "warmup_epochs": args.warmup, "eval_test_every": 0,
-                     "seeds": list(args.seeds)},  # fmt: skip
+        "training": {
+            "epochs": args.epochs,
+            "warmup_epochs": args.warmup,
+            "eval_test_every": 0,
+            "seeds": list(args.seeds),
+        },  # fmt: skip
         "methods": {
             "vpt-deep": {"lr": list(PROMPT_GRID["lr"]), "wd": list(args.vpt_wd), "prompt_length": 10},
             "full": {"lr": list(FT_GRID["lr"]), "wd": list(FT_GRID["wd"])},
@@ -56,9 +60,14 @@ def spec_dict(args: argparse.Namespace, early_stopping: str) -> dict:
     }
 
 
-def replay_halving(state, store: StudyStore, rung_epochs: tuple[int, ...], eta: int) -> tuple[Cost, Cost, list]:
-    """(halving's tune cost, the full grid's, survivors) for one group, from the full grid's run histories."""
-    done = {run_id_of(c): int((store.result_of(run_id_of(c)) or {}).get("epochs_done") or 0) for c in state.tune}
+def replay_halving(
+    state, store: StudyStore, rung_epochs: tuple[int, ...], eta: int
+) -> tuple[Cost, tuple, list]:
+    """Halving's tune cost, the full grid's (nominal: every point to the end, as ``summary.json`` counts it;
+    spent: as it ran, diverged points stopping early), and the survivors, from the full grid's histories."""
+    done = {
+        run_id_of(c): int((store.result_of(run_id_of(c)) or {}).get("epochs_done") or 0) for c in state.tune
+    }
     alive, used = list(state.tune), {}
     for i, r in enumerate(rung_epochs):
         for c in alive:
@@ -67,8 +76,9 @@ def replay_halving(state, store: StudyStore, rung_epochs: tuple[int, ...], eta: 
             break
         alive = _best(alive, store.val_at, r, keep_count(len(alive), eta))
     halving = sum((_tune_cost(c, used[run_id_of(c)]) for c in state.tune), Cost())
-    full = sum((_tune_cost(c, done[run_id_of(c)]) for c in state.tune), Cost())
-    return halving, full, alive
+    spent = sum((_tune_cost(c, done[run_id_of(c)]) for c in state.tune), Cost())
+    nominal = sum((_tune_cost(c, c.epochs) for c in state.tune), Cost())
+    return halving, (nominal, spent), alive
 
 
 def _tune_cost(cfg, epochs: int) -> Cost:
@@ -93,12 +103,18 @@ def compare(args: argparse.Namespace, out: Path) -> dict:
         rows = [_row(s, store, rung_epochs, args.eta, summaries) for s in states]
     finally:
         store.close()
-    return {"rungs": rung_epochs, "eta": args.eta, "seconds": timings, "groups": rows, "totals": _totals(rows)}
+    return {
+        "rungs": rung_epochs,
+        "eta": args.eta,
+        "seconds": timings,
+        "groups": rows,
+        "totals": _totals(rows),
+    }
 
 
 def _row(state, store: StudyStore, rung_epochs, eta: int, summaries: dict) -> dict:
     g = state.group
-    halving, full, survivors = replay_halving(state, store, rung_epochs, eta)
+    halving, (full, spent), survivors = replay_halving(state, store, rung_epochs, eta)
     picks = {k: _group(summaries[k], g.method, g.task) for k in ("none", "sha")}
     full_pick, sha_pick = picks["none"], picks["sha"]
     same = full_pick.get("selected") == sha_pick.get("selected")
@@ -111,6 +127,7 @@ def _row(state, store: StudyStore, rung_epochs, eta: int, summaries: dict) -> di
         "grid": len(state.tune),
         "image_steps_fraction": round(halving.train / full.train, 3),
         "total_compute_fraction": round(halving.total / full.total, 3),
+        "fraction_of_spent": round(halving.train / spent.train, 3),
         "full_grid_pick": full_pick.get("selected"),
         "halving_pick": sha_pick.get("selected"),
         "same_pick": same,
@@ -118,6 +135,7 @@ def _row(state, store: StudyStore, rung_epochs, eta: int, summaries: dict) -> di
         "halving_test": _fmt(sha_pick),
         "gap": None if gap is None else round(gap, 2),
         "within_one_std": same or (gap is not None and std is not None and abs(gap) <= std),
+        "not_worse_by_one_std": same or (gap is not None and std is not None and gap >= -std),
         "replay_agrees": _selected_id(state) in {run_id_of(c) for c in survivors},
     }
 
@@ -143,25 +161,29 @@ def _totals(rows: list[dict]) -> dict:
     return {
         "groups": len(rows),
         "within_one_std": sum(r["within_one_std"] for r in rows),
+        "not_worse_by_one_std": sum(r["not_worse_by_one_std"] for r in rows),
         "same_pick": sum(r["same_pick"] for r in rows),
         "median_image_steps_fraction": statistics.median(r["image_steps_fraction"] for r in rows),
         "max_image_steps_fraction": max(r["image_steps_fraction"] for r in rows),
         "median_total_compute_fraction": statistics.median(r["total_compute_fraction"] for r in rows),
+        "median_fraction_of_spent": statistics.median(r["fraction_of_spent"] for r in rows),
     }
 
 
 def markdown(result: dict) -> str:
     lines = [
-        "| method | task | grid | image-steps used | + eval | full-grid pick (lr, wd) | test | halving pick | "
-        "test | within 1 std |",
-        "|---|---|---:|---:|---:|---|---|---|---|---|",
+        "| method | task | grid | image-steps vs full grid | vs full grid as run | full-grid pick (lr, wd) | test top-1 | "
+        "halving pick | test top-1 | gap | within 1 std | not worse by > 1 std |",
+        "|---|---|---:|---:|---:|---|---|---|---|---:|---|---|",
     ]
     for r in result["groups"]:
+        yes = {True: "yes", False: "no"}
         lines.append(
             f"| {r['method']} | {r['task']} | {r['grid']} | {100 * r['image_steps_fraction']:.0f}% | "
-            f"{100 * r['total_compute_fraction']:.0f}% | {_pick(r['full_grid_pick'])} | {r['full_grid_test']} | "
+            f"{100 * r['fraction_of_spent']:.0f}% | {_pick(r['full_grid_pick'])} | {r['full_grid_test']} | "
             f"{'same' if r['same_pick'] else _pick(r['halving_pick'])} | "
-            f"{'' if r['same_pick'] else r['halving_test']} | {'yes' if r['within_one_std'] else 'no'} |"
+            f"{'' if r['same_pick'] else r['halving_test']} | {r['gap'] if r['gap'] is not None else ''} | "
+            f"{yes[r['within_one_std']]} | {yes[r['not_worse_by_one_std']]} |"
         )
     return "\n".join(lines)
 
