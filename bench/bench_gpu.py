@@ -19,8 +19,8 @@ backbone's missing weight gradients are not counted); MFU = achieved FLOP/s / th
 
 The output ends with ``[[figure]]`` blocks for ``src/vptlab/resources/throughput.toml``: paste them there and
 ``vptlab study plan studies/paper.toml --hardware nvidia-h100`` prices the paper's study in hours.  Without a
-CUDA device the script says so and exits with status 2 (``--cpu-smoke`` runs the same code on the CPU with the
-tiny backbone, only to check the script itself; its numbers are not GPU figures).
+CUDA device the script says so and exits with status 2.  ``--cpu`` runs the same code on the CPU in fp32 (by
+default with the bundled vptlab-tiny at 32 px: the CPU figures in throughput.toml come from it).
 """
 
 from __future__ import annotations
@@ -227,20 +227,24 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not in the table")
     parser.add_argument(
-        "--cpu-smoke", action="store_true", help="check the script on the CPU (tiny backbone)"
+        "--cpu", action="store_true", help="measure on the CPU, fp32 (default there: vptlab-tiny at 32 px)"
     )
+    parser.add_argument("--threads", type=int, default=0, help="--cpu: torch threads (0: torch's default)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    if args.cpu_smoke:
-        setup = Setup(torch.device("cpu"), "vptlab-tiny", 32, None, args.compile)
-        args.warmup, args.steps, args.prompt_length, args.eval_batch = 1, 2, 4, 64
-        name, peak = "cpu (smoke test, not a GPU figure)", None
+    if args.cpu:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        tiny = args.backbone == "vit_base_patch16_224"
+        setup = Setup(torch.device("cpu"), "vptlab-tiny" if tiny else args.backbone, 32 if tiny else args.image_size,
+                      None, args.compile)  # fmt: skip
+        name, peak = f"cpu ({torch.get_num_threads()} threads; not a GPU figure)", None
     elif not torch.cuda.is_available():
         print("bench_gpu.py: needs a CUDA GPU and none is visible (torch.cuda.is_available() is False); "
-              "no figure measured. --cpu-smoke checks the script on the CPU.", file=sys.stderr)  # fmt: skip
+              "no figure measured (--cpu measures on the CPU)", file=sys.stderr)  # fmt: skip
         return 2
     else:
         torch.backends.cuda.matmul.allow_tf32 = True

@@ -14,6 +14,8 @@ _EXPORTS = {
     "load_run_model": "vptlab.train.model",
     "load_tuned": "vptlab.train.model",
     "save_tuned": "vptlab.train.model",
+    "train_linear_grid": "vptlab.train.linear_grid",
+    "train_prompt_sweep": "vptlab.train.sweep",
     "train_run": "vptlab.train.run",
 }
 
