@@ -104,7 +104,9 @@ def _loader(folder: Path, split: str, size: int, batch: int, workers: int, seed:
     )
 
 
-def _timed_batches(loader: DataLoader, clock: Clock, phase: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _timed_batches(
+    loader: DataLoader, clock: Clock, phase: str
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     it = iter(loader)
     while True:
         with clock(phase):
@@ -229,7 +231,9 @@ def compare(args: argparse.Namespace, root: Path, work: Path) -> list[dict]:
 
 def _short(row: dict) -> dict:
     acc = {k: round(v, 2) for k, v in row["vptlab"]["metrics"].items()}
-    ref_acc = {k.replace("200", "").replace("800", ""): round(v, 2) for k, v in row["baseline"]["metrics"].items()}
+    ref_acc = {
+        k.replace("200", "").replace("800", ""): round(v, 2) for k, v in row["baseline"]["metrics"].items()
+    }
     return {
         "method": row["method"],
         "stage": row["stage"],
@@ -284,9 +288,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=32, help="model input size (vptlab-tiny takes 32)")
     parser.add_argument("--source-size", type=int, default=32,
                         help="size of the exported PNGs; both pipelines resize them to --size")  # fmt: skip
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="baseline DataLoader workers")
-    parser.add_argument("--final-test-every", type=int, default=0, help="vptlab final runs: test every N epochs")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides (0: torch's default)")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="baseline DataLoader workers"
+    )
+    parser.add_argument(
+        "--final-test-every", type=int, default=0, help="vptlab final runs: test every N epochs"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads, both sides (0: torch's default)"
+    )
     parser.add_argument("--dir", help="keep the exported folder and cache here (default: a temporary folder)")
     parser.add_argument("--json", help="also write every row to this file")
     args = parser.parse_args()
@@ -314,7 +324,9 @@ def main() -> None:
     }
     print(json.dumps(summary, indent=2))
     if args.json:
-        Path(args.json).write_text(json.dumps({"summary": summary, "rows": [_short(r) for r in rows]}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({"summary": summary, "rows": [_short(r) for r in rows]}, indent=2)
+        )
 
 
 def _machine() -> str:

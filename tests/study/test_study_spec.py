@@ -73,7 +73,10 @@ BAD = [
     ("[methods.full]\nlr = [0.1, -1]", "bad.toml: methods.full.lr[1]: must be > 0, got -1"),
     ("[methods.full]\nprompt_length = 3", "methods.full.prompt_length: full does not use it"),
     ("[methods.full]\n[methods.ft-then-pt]\nft_lr = 1", "methods.ft-then-pt.ft_lr: taken from methods.full"),
-    ("[training]\nepoch = 3\n[methods.full]", "training.epoch: unknown key; valid keys here: curve_regimes, epochs,"),
+    (
+        "[training]\nepoch = 3\n[methods.full]",
+        "training.epoch: unknown key; valid keys here: curve_regimes, epochs,",
+    ),
     ("[methods.fulll]", "methods.fulll: unknown method; choose from linear, full,"),
     ("[methods.full]\nlr = 'a'", "methods.full.lr: must be a number, got a string 'a'"),
     ("[methods.vpt-deep.tasks.foo]\nprompt_length = 1", "methods.vpt-deep.tasks.foo: unknown task"),
