@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import make_imageset
 from vptlab.train import build_model, train_run
 from vptlab.train.features import cached_features, feature_key
 from vptlab.train.loop import Precision
+from vptlab_testing import make_imageset
 
 CPU = Precision(torch.device("cpu"), None)
 

@@ -47,8 +47,8 @@ def test_sweep_equals_separate_runs(tiny_cfg, toy_task, tmp_path, method):
 
 
 def test_runs_with_different_seeds_share_a_pretrained_backbone(tiny_cfg, tmp_path):
-    from conftest import make_imageset
     from vptlab.data.base import TaskData, TaskInfo
+    from vptlab_testing import make_imageset
 
     data = TaskData(TaskInfo("toy32", "natural", "classification", 4), make_imageset(48, 1, size=32),
                     make_imageset(16, 2, size=32), make_imageset(16, 3, size=32))  # fmt: skip
