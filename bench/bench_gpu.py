@@ -190,7 +190,7 @@ def toml_figures(rows: list[dict], args: argparse.Namespace, setup: Setup) -> st
     """``[[figure]]`` blocks for ``vptlab/resources/throughput.toml``."""
     kinds = {"vpt-deep": "frozen", "full": "full", "linear": "linear"}
     today = datetime.date.today().isoformat()
-    flag = " --compile" if setup.compile else ""
+    flag = (" --cpu" if args.cpu else "") + (" --compile" if setup.compile else "")
     out = []
     for r in rows:
         train = r["train_img_per_s"] if r["train_img_per_s"] is not None else r["eval_img_per_s"]
@@ -203,7 +203,8 @@ def toml_figures(rows: list[dict], args: argparse.Namespace, setup: Setup) -> st
             f"train_img_per_s = {train}\n"
             f"eval_img_per_s = {r['eval_img_per_s']}\n"
             f'precision = "{"bf16" if setup.dtype else "fp32"}"\n'
-            f'source = "python bench/bench_gpu.py --device-name {args.device_name}{flag} ({today})"\n'
+            f'source = "python bench/bench_gpu.py --device-name {args.device_name}{flag} ({today}'
+            f'{f", prompt length {args.prompt_length}" if r["method"] == "vpt-deep" else ""}, batch {r["batch"]})"\n'
         )
     return "\n".join(out)
 
