@@ -22,12 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vptlab.store.runs import load_result
 from vptlab.train.config import RunConfig
 from vptlab.train.loop import Diverged, Precision, eval_batch_size, feature_batches
 from vptlab.train.model import TUNED_FILE, build_model, save_tuned
 from vptlab.train.multirun import MultiRunPass
-from vptlab.train.run import FINISHED, RunOptions, _param_counts, _Run
+from vptlab.train.run import _param_counts
 
 GRID_AXES = ("lr", "wd")
 
@@ -55,29 +54,9 @@ def train_linear_grid(
 
     Unfinished runs start from scratch (the pass is short: no checkpoints, no pausing).
     """
-    if len(cfgs) != len(out_dirs):
-        raise ValueError(f"{len(cfgs)} configs but {len(out_dirs)} folders")
     if not can_share_pass(cfgs):
         raise ValueError("a linear grid pass needs linear configs that differ only in lr and wd")
-    cfgs = [c.resolved() for c in cfgs]
-    dirs = [Path(d) for d in out_dirs]
-    results: list[dict | None] = [_finished(c, d) for c, d in zip(cfgs, dirs)]
-    todo = [i for i, r in enumerate(results) if r is None]
-    if todo:
-        dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        opts = RunOptions(dev, progress=False, save_weights=save_weights)
-        runs = [_Run(cfgs[i], dirs[i], opts, task_data) for i in todo]
-        for run, result in zip(runs, _GridPass(runs).execute()):
-            results[todo[runs.index(run)]] = result
-    return results  # type: ignore[return-value]
-
-
-def _finished(cfg: RunConfig, out: Path) -> dict | None:
-    done = load_result(out)
-    if done is not None and done.get("run_id") == cfg.run_id and done["status"] in FINISHED:
-        done["run_dir"] = str(out)
-        return done
-    return None
+    return _GridPass.train_into(cfgs, out_dirs, task_data=task_data, device=device, save_weights=save_weights)
 
 
 class _GridPass(MultiRunPass):

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from vptlab._io import append_jsonl
+from vptlab.train.config import RunConfig
 from vptlab.train.loop import BlowupWatch, Diverged
 from vptlab.train.optim import Schedule, build_optimizer, scaled_lr
-from vptlab.train.run import CHECKPOINT, METRICS, _Run
+from vptlab.train.run import CHECKPOINT, METRICS, RunOptions, _default_device, _Run, finished_result
 
 
 class MultiRunPass:
@@ -35,6 +37,35 @@ class MultiRunPass:
         self.lead = runs[0]
         self.start = time.perf_counter()
         self.diverged: dict[int, dict] = {}
+
+    @classmethod
+    def train_into(
+        cls,
+        cfgs: Sequence[RunConfig],
+        out_dirs: Sequence[str | Path],
+        *,
+        task_data: Any = None,
+        device: str | torch.device | None = None,
+        save_weights: bool = True,
+    ) -> list[dict]:
+        """Train every config into its folder in one pass; returns the results in order (finished runs are
+        returned as they are, without training them again)."""
+        if len(cfgs) != len(out_dirs):
+            raise ValueError(f"{len(cfgs)} configs but {len(out_dirs)} folders")
+        cfgs = [c.resolved() for c in cfgs]
+        dirs = [Path(d) for d in out_dirs]
+        results: list[dict | None] = [finished_result(c, d) for c, d in zip(cfgs, dirs)]
+        for result, d in zip(results, dirs):
+            if result is not None:
+                result["run_dir"] = str(d)
+        todo = [i for i, r in enumerate(results) if r is None]
+        if todo:
+            dev = torch.device(device) if device else _default_device()
+            opts = RunOptions(dev, progress=False, save_weights=save_weights)
+            runs = [_Run(cfgs[i], dirs[i], opts, task_data) for i in todo]
+            for i, result in zip(todo, cls(runs).execute()):
+                results[i] = result
+        return results  # type: ignore[return-value]
 
     # 1. the pass
     def execute(self) -> list[dict]:

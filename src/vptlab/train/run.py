@@ -81,8 +81,8 @@ def train_run(
     cfg = cfg.resolved()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    done = load_result(out)
-    if done is not None and done.get("run_id") == cfg.run_id and done["status"] in FINISHED:
+    done = finished_result(cfg, out)
+    if done is not None:
         return done
     opts = RunOptions(
         torch.device(device) if device else _default_device(),
@@ -96,6 +96,14 @@ def train_run(
         linear_features,
     )
     return _Run(cfg, out, opts, task_data).execute()
+
+
+def finished_result(cfg: RunConfig, out: Path) -> dict | None:
+    """The result in ``out`` if it is this run's (same run id) and finished, else None."""
+    done = load_result(out)
+    if done is not None and done.get("run_id") == cfg.run_id and done["status"] in FINISHED:
+        return done
+    return None
 
 
 def _default_device() -> torch.device:

@@ -31,11 +31,10 @@ from torch import nn
 from vptlab.backbones.prompts import ATTR, VisualPrompts
 from vptlab.methods import get_method
 from vptlab.train.config import RunConfig
-from vptlab.train.linear_grid import _finished
 from vptlab.train.loop import Diverged, Precision, batches, eval_batch_size, normalise
 from vptlab.train.model import TUNED_FILE, build_model
 from vptlab.train.multirun import MultiRunPass
-from vptlab.train.run import RunOptions, _param_counts, _Run
+from vptlab.train.run import _param_counts
 
 SWEEP_AXES = ("lr", "wd", "seed")
 
@@ -63,23 +62,13 @@ def train_prompt_sweep(
     """Train every config into its folder in one pass; returns the results in order (finished ones as they are).
 
     Unfinished runs start from scratch (no checkpoints, no pausing)."""
-    if len(cfgs) != len(out_dirs):
-        raise ValueError(f"{len(cfgs)} configs but {len(out_dirs)} folders")
     if not can_sweep(cfgs):
         raise ValueError(
             "a prompt sweep needs vpt-shallow/vpt-deep configs that differ only in lr, wd and seed"
         )
-    cfgs = [c.resolved() for c in cfgs]
-    dirs = [Path(d) for d in out_dirs]
-    results: list[dict | None] = [_finished(c, d) for c, d in zip(cfgs, dirs)]
-    todo = [i for i, r in enumerate(results) if r is None]
-    if todo:
-        dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        opts = RunOptions(dev, progress=False, save_weights=save_weights)
-        runs = [_Run(cfgs[i], dirs[i], opts, task_data) for i in todo]
-        for i, result in zip(todo, _SweepPass(runs).execute()):
-            results[i] = result
-    return results  # type: ignore[return-value]
+    return _SweepPass.train_into(
+        cfgs, out_dirs, task_data=task_data, device=device, save_weights=save_weights
+    )
 
 
 def _same_backbone(models: list[nn.Module]) -> None:
