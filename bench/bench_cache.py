@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms
+from torch.utils.data import DataLoader
 
-from vptlab.data import IMAGENET_MEAN, IMAGENET_STD, load_task, to_tensor
+from reference_data import ReferenceDataset  # bench/, on sys.path when a script here runs
+from vptlab.data import load_task, to_tensor
 
 TASK = "svhn"  # any VTAB-1k task name; 10 classes
 NUM_CLASSES = 10
@@ -60,32 +60,9 @@ def write_folder(root: Path, n: int, seed: int = 0) -> Path:
     return folder
 
 
-class ListDataset(Dataset):
-    """What the reference code does: open, convert, resize and normalise each image on every access."""
-
-    def __init__(self, folder: Path, split: str, size: int) -> None:
-        rows = [line.rsplit(maxsplit=1) for line in (folder / f"{split}.txt").read_text().splitlines()]
-        self.items = [(folder / path, int(label)) for path, label in rows]
-        self.transform = transforms.Compose(
-            [
-                transforms.Resize((size, size), interpolation=transforms.InterpolationMode.BILINEAR),
-                transforms.ToTensor(),
-                transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-            ]
-        )
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        path, label = self.items[i]
-        with Image.open(path) as img:
-            return self.transform(img.convert("RGB")), label
-
-
 def epoch_dataloader(folder: Path, size: int, batch: int, workers: int, seed: int) -> tuple[float, int]:
     loader = DataLoader(
-        ListDataset(folder, "train800val200", size),
+        ReferenceDataset(folder, "train800val200", size),
         batch_size=batch,
         shuffle=True,
         num_workers=workers,
@@ -114,7 +91,7 @@ def epoch_cache(root: Path, cache_dir: Path, size: int, batch: int, seed: int) -
 def same_batches(folder: Path, root: Path, cache_dir: Path, size: int) -> float:
     """Max abs difference between the two pipelines' normalised tensors for a few images (0.0 expected)."""
     data = load_task(f"vtab1k:{root}", TASK, stage="final", image_size=size, cache_dir=cache_dir)
-    ds = ListDataset(folder, "train800val200", size)
+    ds = ReferenceDataset(folder, "train800val200", size)
     idx = [0, 7, len(ds) - 1]
     ref = torch.stack([ds[i][0] for i in idx])
     ours = to_tensor(data.train.images[idx], data.mean, data.std)

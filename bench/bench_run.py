@@ -36,42 +36,18 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms
+from torch.utils.data import DataLoader
 
 import vptlab.train.loop as loop_mod
 import vptlab.train.run as run_mod
-from vptlab.data import IMAGENET_MEAN, IMAGENET_STD, load_task
+from reference_data import ReferenceDataset  # bench/, on sys.path when a script here runs
+from vptlab.data import load_task
 from vptlab.data.synthetic import export_synthetic
 from vptlab.train import RunConfig, build_model, train_run
 from vptlab.train.optim import Schedule, build_optimizer, scaled_lr
 
 # split files each stage reads: (train, [evaluated every epoch])
 REF_SPLITS = {"tune": ("train800", ["val200", "test"]), "final": ("train800val200", ["test"])}
-
-
-class RefDataset(Dataset):
-    """The reference code's data path: PIL open, RGB, resize, ToTensor, Normalize, on every access."""
-
-    def __init__(self, folder: Path, split: str, size: int) -> None:
-        rows = [line.rsplit(maxsplit=1) for line in (folder / f"{split}.txt").read_text().splitlines()]
-        self.items = [(folder / path, int(label)) for path, label in rows]
-        self.transform = transforms.Compose(
-            [
-                transforms.Resize((size, size), interpolation=transforms.InterpolationMode.BILINEAR),
-                transforms.ToTensor(),
-                transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-            ]
-        )
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        path, label = self.items[i]
-        with Image.open(path) as img:
-            return self.transform(img.convert("RGB")), label
 
 
 class Clock:
@@ -95,7 +71,7 @@ class Clock:
 def _loader(folder: Path, split: str, size: int, batch: int, workers: int, seed: int | None) -> DataLoader:
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     return DataLoader(
-        RefDataset(folder, split, size),
+        ReferenceDataset(folder, split, size),
         batch_size=batch,
         shuffle=seed is not None,
         num_workers=workers,
