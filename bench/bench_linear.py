@@ -41,7 +41,7 @@ def grid_configs(task: str, epochs: int) -> list[RunConfig]:
             method="linear",
             task=task,
             epochs=epochs,
-            warmup_epochs=max(1, epochs // 10),
+            warmup_epochs=min(max(1, epochs // 10), epochs - 1),
             lr=lr,
             wd=wd,
             eval_test_every=0,

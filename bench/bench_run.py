@@ -195,7 +195,7 @@ def compare(args: argparse.Namespace, root: Path, work: Path) -> list[dict]:
             every = args.final_test_every if stage == "final" else 0
             for seed in args.seeds:
                 cfg = RunConfig(method=method, task=args.task, data=f"vtab1k:{root}", stage=stage, image_size=args.size,
-                                epochs=args.epochs, warmup_epochs=max(1, args.epochs // 10), seed=seed,
+                                epochs=args.epochs, warmup_epochs=min(max(1, args.epochs // 10), args.epochs - 1), seed=seed,
                                 eval_test_every=every)  # fmt: skip
                 ref = ref_run(cfg, root / args.task, args.workers)
                 ours = vptlab_run(cfg, root, work / f"{method}-{stage}-{seed}-{time.time_ns()}")
