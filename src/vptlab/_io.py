@@ -35,6 +35,23 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def entry_lock(stem: Path) -> Iterator[None]:
+    """An exclusive lock on ``<stem>.lock``: processes that start filling one cache entry together compute it once."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no cross-process lock, atomic writes still hold
+        yield
+        return
+    with open(f"{stem}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -18,7 +18,6 @@ The cache folder is ``cache_dir`` if given, else ``$VPTLAB_CACHE``, else ``~/.ca
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -32,7 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from vptlab._io import atomic_path, atomic_write_json, stable_hash
+from vptlab._io import atomic_path, atomic_write_json, entry_lock, stable_hash
 from vptlab._progress import progress
 from vptlab.data import images as _images
 from vptlab.data.base import ImageSet, manifest_of
@@ -97,7 +96,7 @@ def _get_or_build(stem: Path, build: Callable[[], None]) -> tuple[ImageSet, dict
     entry = _read_entry(stem)
     if entry is not None:
         return entry
-    with _locked(stem):
+    with entry_lock(stem):
         entry = _read_entry(stem)  # built by another process while this one waited
         if entry is None:
             build()
@@ -105,22 +104,6 @@ def _get_or_build(stem: Path, build: Callable[[], None]) -> tuple[ImageSet, dict
     if entry is None:  # pragma: no cover - only if the disk lies
         raise UserError(f"{stem}: cache entry unreadable right after writing it; is the disk full?")
     return entry
-
-
-@contextlib.contextmanager
-def _locked(stem: Path) -> Iterator[None]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no cross-process lock, atomic writes still hold
-        yield
-        return
-    with open(f"{stem}.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _write_labels_and_header(stem: Path, labels: np.ndarray, header: dict) -> None:

@@ -17,11 +17,9 @@ header last; an entry whose files disagree with its header is recomputed.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vptlab._io import atomic_path, atomic_write_json, stable_hash
+from vptlab._io import atomic_path, atomic_write_json, entry_lock, stable_hash
 from vptlab.data.base import ImageSet
 from vptlab.data.cache import cache_root
 from vptlab.train.loop import FeatureSet, Precision, batches, eval_batch_size
@@ -112,7 +110,7 @@ def cached_features(model: nn.Module, imageset: ImageSet, *, mean: tuple, std: t
     stem = cache_root(cache_dir) / KIND / stable_hash(key_parts, length=24)
     array, hit = _read(stem, imageset), True
     if array is None:
-        with _locked(stem):
+        with entry_lock(stem):
             array = _read(stem, imageset)
             if array is None:
                 hit = False
@@ -154,23 +152,6 @@ def _write(stem: Path, array: np.ndarray, labels: np.ndarray, key_parts: dict) -
     header = {**key_parts, "count": len(array), "dim": int(array.shape[1]),
               "created": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
     atomic_write_json(header_path, header)
-
-
-@contextlib.contextmanager
-def _locked(stem: Path) -> Iterator[None]:
-    """An exclusive lock on ``<stem>.lock``: runs started together compute an entry once."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: atomic writes still hold
-        yield
-        return
-    with open(f"{stem}.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def task_features(model: nn.Module, splits: dict[str, ImageSet], *, mean: tuple, std: tuple,
