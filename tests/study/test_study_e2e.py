@@ -78,21 +78,18 @@ def test_worker_processes_give_the_same_results(spec_file, reference, tmp_path):
     assert finals(tmp_path) == finals(reference)
 
 
-def _run_cli(spec_file: Path, out: Path) -> subprocess.Popen:
+KILL_AT = Path(__file__).parents[1] / "hardening" / "kill_at.py"
+
+
+def _run_cli(spec_file: Path, out: Path, kill_at: tuple[str, int, str] | None = None) -> subprocess.Popen:
+    """``vptlab study run`` in a subprocess; with ``kill_at`` (file name, Nth rename, when) under kill_at.py."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "VPTLAB_NO_PROGRESS": "1"}
-    argv = [sys.executable, "-m", "vptlab", "study", "run", str(spec_file), "--out", str(out), "--device", "cpu",
-            "--checkpoint-seconds", "0"]  # fmt: skip
-    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _wait_for(condition, proc: subprocess.Popen, timeout: float = 240.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert proc.poll() is None, (
-            f"the study ended before the kill point: {proc.stderr.read().decode()[-2000:]}"
-        )
-        assert time.monotonic() < deadline, "kill point not reached"
-        time.sleep(0.01)
+    args = ["study", "run", str(spec_file), "--out", str(out), "--device", "cpu", "--checkpoint-seconds", "0"]
+    head = [sys.executable, "-m", "vptlab"]
+    if kill_at is not None:
+        name, nth, when = kill_at
+        head = [sys.executable, str(KILL_AT), name, str(nth), when, "--"]
+    return subprocess.Popen(head + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def _finished(out: Path, stage: str | None = None) -> int:
@@ -103,11 +100,14 @@ def _mid_run(out: Path) -> bool:
     return any((out / "runs").glob("*/checkpoint.pt")) if (out / "runs").is_dir() else False
 
 
+# The in-process executor trains one run at a time in a fixed order (full: 2 tune, 2 final; vpt-deep: 2 tune,
+# 2 final; ft-then-pt: 2 final), each 3-epoch run checkpointing after epochs 1 and 2.  "pause" holds the
+# process just before the Nth rename onto that file (the run's previous checkpoint is on disk), then the test
+# SIGKILLs it; "after" kills it right after the rename.
 KILL_POINTS = {
-    "mid-run": lambda out: _mid_run(out),
-    "after-selection": lambda out: _finished(out, "final") >= 1,
-    # the checkpoint glob is cheap and goes first: a tiny run's checkpoint lives for a fraction of a second
-    "mid-final": lambda out: _mid_run(out) and _finished(out, "final") >= 3,
+    "mid-run": (("checkpoint.pt", 2, "pause"), lambda out: _mid_run(out) and _finished(out) == 0),
+    "after-selection": (("result.json", 3, "after"), lambda out: _finished(out, "final") == 1),
+    "mid-final": (("checkpoint.pt", 16, "pause"), lambda out: _mid_run(out) and _finished(out, "final") == 3),
 }
 
 
@@ -115,12 +115,26 @@ KILL_POINTS = {
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_a_study_killed_with_sigkill_and_rerun_gives_the_same_results(spec_file, reference, tmp_path, point):
     out = tmp_path / "study"
-    proc = _run_cli(spec_file, out)
+    (name, nth, when), reached = KILL_POINTS[point]
+    release = tmp_path / "release"
+    proc = _run_cli(spec_file, out, (name, nth, f"pause:{release}" if when == "pause" else when))
     try:
-        _wait_for(lambda: KILL_POINTS[point](out), proc)
+        if when == "pause":
+            deadline = time.monotonic() + 240
+            while not Path(f"{release}.paused").exists():
+                assert proc.poll() is None, (
+                    f"the kill point never came: {proc.stderr.read().decode()[-2000:]}"
+                )
+                assert time.monotonic() < deadline, "kill point not reached"
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=600)  # "after": it kills itself
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert reached(out), f"killed at the wrong point: {sorted(study_results(out))}"
     done_before = set(study_results(out))
     proc = _run_cli(spec_file, out)
     assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()[-2000:]
