@@ -29,7 +29,7 @@ from pathlib import Path
 
 from vptlab.methods import FT_GRID, PROMPT_GRID
 from vptlab.store.study import StudyStore
-from vptlab.study.asha import _best, keep_count, rungs
+from vptlab.study.asha import _best, keep_count
 from vptlab.study.estimate import Cost, split_sizes
 from vptlab.study.plan import run_id_of
 from vptlab.study.runner import run_study
@@ -55,13 +55,20 @@ def spec_dict(args: argparse.Namespace, early_stopping: str) -> dict:
             "vpt-deep": {"lr": list(PROMPT_GRID["lr"]), "wd": list(args.vpt_wd), "prompt_length": 10},
             "full": {"lr": list(FT_GRID["lr"]), "wd": list(FT_GRID["wd"])},
         },
-        "tune": {"early_stopping": early_stopping, "eta": args.eta, "min_epochs": args.min_epochs},
+        "tune": {"early_stopping": early_stopping, **_plan(args)},
         "executor": {"workers": args.workers},
     }
 
 
+def _plan(args: argparse.Namespace) -> dict:
+    """``[tune]`` keys of the halving plan: vptlab's default (early) or the geometric one."""
+    if args.plan == "geometric":
+        return {"eta": args.eta, "min_epochs": args.min_epochs}
+    return {"eta": args.eta}
+
+
 def replay_halving(
-    state, store: StudyStore, rung_epochs: tuple[int, ...], eta: int
+    state, store: StudyStore, plan: tuple[tuple[int, int], ...], epochs: int
 ) -> tuple[Cost, tuple, list]:
     """Halving's tune cost, the full grid's (nominal: every point to the end, as ``summary.json`` counts it;
     spent: as it ran, diverged points stopping early), and the survivors, from the full grid's histories."""
@@ -69,12 +76,11 @@ def replay_halving(
         run_id_of(c): int((store.result_of(run_id_of(c)) or {}).get("epochs_done") or 0) for c in state.tune
     }
     alive, used = list(state.tune), {}
-    for i, r in enumerate(rung_epochs):
+    for r, eta in (*plan, (epochs, None)):
         for c in alive:
             used[run_id_of(c)] = min(done[run_id_of(c)], r)
-        if i == len(rung_epochs) - 1:
-            break
-        alive = _best(alive, store.val_at, r, keep_count(len(alive), eta))
+        if eta is not None:
+            alive = _best(alive, store.val_at, r, keep_count(len(alive), eta))
     halving = sum((_tune_cost(c, used[run_id_of(c)]) for c in state.tune), Cost())
     spent = sum((_tune_cost(c, done[run_id_of(c)]) for c in state.tune), Cost())
     nominal = sum((_tune_cost(c, c.epochs) for c in state.tune), Cost())
@@ -99,22 +105,21 @@ def compare(args: argparse.Namespace, out: Path) -> dict:
     store = StudyStore(out)
     try:
         states = study_state(specs["sha"], StudyView(store.result_of, store.val_at))
-        rung_epochs = rungs(args.epochs, args.min_epochs, args.eta)
-        rows = [_row(s, store, rung_epochs, args.eta, summaries) for s in states]
+        plan = specs["sha"].tune.rungs
+        rows = [_row(s, store, plan, args.epochs, summaries) for s in states]
     finally:
         store.close()
     return {
-        "rungs": rung_epochs,
-        "eta": args.eta,
+        "rungs": plan,
         "seconds": timings,
         "groups": rows,
         "totals": _totals(rows),
     }
 
 
-def _row(state, store: StudyStore, rung_epochs, eta: int, summaries: dict) -> dict:
+def _row(state, store: StudyStore, plan, epochs: int, summaries: dict) -> dict:
     g = state.group
-    halving, (full, spent), survivors = replay_halving(state, store, rung_epochs, eta)
+    halving, (full, spent), survivors = replay_halving(state, store, plan, epochs)
     picks = {k: _group(summaries[k], g.method, g.task) for k in ("none", "sha")}
     full_pick, sha_pick = picks["none"], picks["sha"]
     same = full_pick.get("selected") == sha_pick.get("selected")
@@ -200,6 +205,8 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=list(SYNTHETIC_TASKS))
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--plan", choices=["early", "geometric"], default="early",
+                        help="halving plan: vptlab's default, or rungs at min_epochs * eta^k")  # fmt: skip
     parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--min-epochs", type=int, default=1)
     parser.add_argument("--vpt-wd", nargs="+", type=float, default=[0.0001])

@@ -109,8 +109,11 @@ def test_an_interrupted_study_resumes_to_the_same_results(spec, tmp_path, stop_a
 
 
 def sha(spec):
+    from vptlab.study.asha import geometric_rungs
+
+    plan = geometric_rungs(spec.training.epochs, 1, 3)
     return dataclasses.replace(
-        spec, tune=dataclasses.replace(spec.tune, early_stopping="sha", eta=3, min_epochs=1)
+        spec, tune=dataclasses.replace(spec.tune, early_stopping="sha", eta=3, min_epochs=1, rungs=plan)
     )
 
 

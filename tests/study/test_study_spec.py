@@ -58,6 +58,24 @@ def test_round_trip_through_study_json():
     assert spec_from_dict(spec_to_dict(spec)) == spec
 
 
+@pytest.mark.parametrize(
+    ("tune", "plan"),
+    [
+        ("early_stopping = 'sha'", ((10, 3), (20, 2))),  # the default: 1/3 kept at 10%, 1/2 at 20%
+        ("early_stopping = 'sha'\neta = 3\nmin_epochs = 4", ((4, 3), (12, 3), (36, 3))),  # geometric
+        ("early_stopping = 'sha'\neta = 4", ((10, 4), (20, 2))),  # eta sets the first cut
+        ("early_stopping = 'sha'\nrungs = [[5, 4], [25, 2]]", ((5, 4), (25, 2))),
+        ("early_stopping = 'none'", ()),
+    ],
+)
+def test_the_halving_plan_is_resolved_and_survives_study_json(tune, plan):
+    spec = parse_spec(
+        HEAD + f"[training]\nepochs = 100\nwarmup_epochs = 10\n[tune]\n{tune}\n[methods.full]\n"
+    )
+    assert spec.tune.rungs == plan
+    assert spec_from_dict(spec_to_dict(spec)) == spec
+
+
 def test_yaml_reads_numbers_written_without_a_dot():
     text = "data:\n  source: vtab1k:/x\n  tasks: [cifar]\nmethods:\n  full:\n    lr: [1e-3, 5e-4]\n"
     spec = parse_spec(text, "s.yaml", yaml_format=True)
@@ -100,6 +118,22 @@ BAD = [
     ("[backbone]\nimage_size = 'big'\n[methods.full]", "backbone.image_size: must be an integer"),
     ("[methods]", "methods: at least one method is needed"),
     ("[task_options.cifar]\nlr = 1\n[methods.full]", "task_options.cifar.lr: not a per-task option"),
+    (
+        "[tune]\nearly_stopping = 'sha'\nrungs = [[10, 3], [5, 2]]\n[methods.full]",
+        "tune.rungs: epochs must increase and stay below training.epochs (100)",
+    ),
+    (
+        "[tune]\nearly_stopping = 'sha'\nrungs = [[10, 1]]\n[methods.full]",
+        "tune.rungs: each eta must be >= 2",
+    ),
+    (
+        "[tune]\nearly_stopping = 'sha'\nrungs = [10, 3]\n[methods.full]",
+        "tune.rungs: must be a list of [epoch, eta]",
+    ),
+    (
+        "[tune]\nearly_stopping = 'sha'\nmin_epochs = 60\n[methods.full]",
+        "tune.min_epochs: must be <= training.epochs / 2",
+    ),
 ]
 
 

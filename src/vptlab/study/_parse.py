@@ -299,17 +299,53 @@ def _options(t: Table, allowed: list[str], defaults: dict, has_full: bool, metho
 
 
 def _tune(t: Table, epochs: int) -> TuneSpec:
+    from vptlab.study.asha import early_rungs, geometric_rungs
+
     mode = t.get("early_stopping", "str", "none", check=one_of("none", "sha", "asha"))
+    geometric = t.has("min_epochs")  # the textbook plan; otherwise the early one (asha.early_rungs)
     eta = t.get("eta", "int", 3, check=at_least(2))
     min_epochs = t.get("min_epochs", "int", max(1, epochs // eta**2), check=at_least(1))
-    if 2 * min_epochs > epochs and mode != "none":
+    explicit = _rungs(t, epochs) if t.has("rungs") and t.raw("rungs") != [] else None
+    single = t.get("single_point", "str", "skip", check=one_of("skip", "run"))
+    t.done()
+    if mode == "none":
+        return TuneSpec("none", eta, min_epochs, single_point=single)
+    if epochs < 2:
+        t.fail("early_stopping", f"needs training.epochs >= 2, got {epochs}")
+    if explicit is None and geometric and 2 * min_epochs > epochs:
         t.fail(
             "min_epochs",
             f"must be <= training.epochs / 2 ({epochs // 2}) for early stopping, got {min_epochs}",
         )
-    single = t.get("single_point", "str", "skip", check=one_of("skip", "run"))
-    t.done()
-    return TuneSpec("none" if mode == "none" else "sha", eta, min_epochs, single)
+    if explicit is not None:
+        plan = explicit
+    elif geometric:
+        plan = geometric_rungs(epochs, min_epochs, eta)
+    else:
+        plan = early_rungs(epochs, eta)
+    return TuneSpec("sha", eta, min_epochs, rungs=plan, single_point=single)
+
+
+def _rungs(t: Table, epochs: int) -> tuple[tuple[int, int], ...]:
+    """``rungs = [[epoch, eta], ...]``: epochs increasing and inside the schedule, each eta >= 2."""
+    value = t.raw("rungs")
+    shape = "a list of [epoch, eta] pairs, e.g. [[10, 3], [20, 2]]"
+    if not isinstance(value, list | tuple) or not value:
+        t.fail("rungs", f"must be {shape}, got {value!r}")
+    plan, previous = [], 0
+    for pair in value:
+        ok = isinstance(pair, list | tuple) and len(pair) == 2
+        ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
+        if not ok:
+            t.fail("rungs", f"must be {shape}, got {value!r}")
+        epoch, eta = pair
+        if not previous < epoch < epochs:
+            t.fail("rungs", f"epochs must increase and stay below training.epochs ({epochs}), got {value!r}")
+        if eta < 2:
+            t.fail("rungs", f"each eta must be >= 2 (keep 1/eta), got {value!r}")
+        plan.append((epoch, eta))
+        previous = epoch
+    return tuple(plan)
 
 
 def _executor(t: Table) -> ExecutorSpec:

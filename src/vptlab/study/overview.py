@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vptlab.study.asha import halving_epochs, keep_count, rungs
+from vptlab.study.asha import halving_epochs, keep_count
 from vptlab.study.estimate import Cost, run_cost
 from vptlab.study.plan import Group, final_configs, run_id_of, study_groups, tune_configs
 from vptlab.study.spec import StudySpec
@@ -65,14 +65,13 @@ def _group_plan(spec: StudySpec, group: Group, state: GroupState, view: StudyVie
 
 def _halving_cost(spec: StudySpec, cfg: RunConfig, n: int) -> Cost:
     """Successive halving's planned cost: epochs by rung; the test set is seen only by runs that finish."""
-    r = rungs(spec.training.epochs, spec.tune.min_epochs, spec.tune.eta)
-    epochs = halving_epochs(n, r, spec.tune.eta)
+    epochs = halving_epochs(n, spec.tune.rungs, spec.training.epochs)
     per_epoch = run_cost(cfg, epochs=1, test_every=0)  # one epoch of training + validation
     whole = run_cost(cfg)
     test_once = whole.eval - cfg.epochs * per_epoch.eval
     finishing = n
-    for _ in r[:-1]:
-        finishing = keep_count(finishing, spec.tune.eta)
+    for _, eta in spec.tune.rungs:
+        finishing = keep_count(finishing, eta)
     evals = per_epoch.eval * epochs + test_once * finishing
     return Cost(per_epoch.train * epochs, evals, whole.eval_known)
 

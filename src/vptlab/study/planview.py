@@ -77,11 +77,9 @@ def _format(rows: list[list[str]]) -> list[str]:
 
 
 def _halving_line(spec: StudySpec) -> str:
-    from vptlab.study.asha import rungs
-
-    r = rungs(spec.training.epochs, spec.tune.min_epochs, spec.tune.eta)
-    return (f"early stopping: successive halving, rungs at epochs {', '.join(map(str, r))}, keep 1/{spec.tune.eta} "
-            "per rung (tune run counts are grid points; the cost below is what halving trains)")  # fmt: skip
+    plan = ", ".join(f"1/{eta} kept at epoch {r}" for r, eta in spec.tune.rungs)
+    return (f"early stopping: successive halving, {plan}, survivors to epoch {spec.training.epochs} "
+            "(tune run counts are grid points; the cost below is what halving trains)")  # fmt: skip
 
 
 def _compute(

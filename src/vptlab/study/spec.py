@@ -13,7 +13,7 @@ the file and the key (``paper.toml: methods.full.lr[2]: must be > 0, got -1``). 
     [methods.NAME.tasks.TASK]  the same keys, for one task
     [task_options.TASK]        prompt_length, prompt_dropout, lora_rank, lora_alpha for one task, in every method
                                that reads them (e.g. the VPT release's prompt length per task)
-    [tune]       early_stopping ("none" | "sha"), eta, min_epochs
+    [tune]       early_stopping ("none" | "sha"), rungs | eta, min_epochs
     [executor]   kind ("local" | "ray"), workers, address, device, cpus_per_run, gpus_per_run
 """
 
@@ -170,6 +170,8 @@ class TuneSpec:
     early_stopping: str = "none"
     eta: int = 3
     min_epochs: int = 1
+    # successive halving's plan, resolved: (epoch, eta) rungs; empty without early stopping
+    rungs: tuple[tuple[int, int], ...] = ()
     # A one-point grid has nothing to select: "skip" goes straight to the final seeds, "run" trains it anyway.
     single_point: str = "skip"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vptlab.study.asha import halving_step, rungs
+from vptlab.study.asha import halving_step
 from vptlab.study.plan import Group, final_configs, run_id_of, study_groups, tune_configs
 from vptlab.study.select import Selection, select_best
 from vptlab.study.spec import StudySpec
@@ -110,8 +110,8 @@ def _tune_stage(spec: StudySpec, view: StudyView, state: GroupState, stage1: str
             state.tune,
             view.result_of,
             view.val_at,
-            rungs(spec.training.epochs, spec.tune.min_epochs, spec.tune.eta),
-            spec.tune.eta,
+            spec.tune.rungs,
+            spec.training.epochs,
         )
         state.prune = step.prune
         state.jobs = [Job(c, until, stage1) for c, until in step.train]
