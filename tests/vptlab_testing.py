@@ -17,3 +17,52 @@ def make_imageset(n: int, seed: int, num_classes: int = 4, size: int = 16):
         i, j = divmod(c % 4, 2)
         images[labels == c, i * half : (i + 1) * half, j * half : (j + 1) * half, :] += 120
     return ImageSet(images, labels, manifest_of([f"toy:{seed}:{k}" for k in range(n)], labels), f"toy {seed}")
+
+
+# A study's backbone section: a 1-layer, 32-wide ViT at 16x16 from random init (a run takes well under a second).
+TINY_BACKBONE = """
+[backbone]
+name = "vptlab-tiny"
+image_size = 16
+pretrained = false
+[backbone.kwargs]
+depth = 1
+embed_dim = 32
+num_heads = 2
+patch_size = 8
+"""
+
+# full and vpt-deep with 2-point lr grids, ft-then-pt with one point: 4 tune + 3 x seeds final runs
+TINY_METHODS = """
+[methods.full]
+lr = [0.001, 0.0001]
+wd = [0.0]
+batch_size = 16
+[methods.vpt-deep]
+lr = [1.0, 0.1]
+wd = [0.0]
+prompt_length = 2
+batch_size = 16
+[methods.ft-then-pt]
+lr = [1.0]
+wd = [0.0]
+prompt_length = 2
+batch_size = 16
+"""
+
+
+def tiny_spec(source: str, task: str, *, epochs: int = 2, seeds: str = "[1, 2]", methods: str | None = None,
+              extra: str = "") -> str:  # fmt: skip
+    """A study spec over one folder task with the tiny backbone (``TINY_METHODS`` unless ``methods`` is given)."""
+    return f"""name = "tiny"
+{TINY_BACKBONE}
+[data]
+source = "{source}"
+tasks = ["{task}"]
+[training]
+epochs = {epochs}
+warmup_epochs = 0
+seeds = {seeds}
+{methods or TINY_METHODS}
+{extra}
+"""

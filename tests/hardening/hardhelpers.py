@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vptlab.cli import main
+from vptlab_testing import tiny_spec
 
 # Files that a reader could take for a result: a run's record, a study's index or summary, a report.
 RESULT_FILES = (
@@ -115,22 +116,5 @@ def write_class_folders(root: Path, classes: int = 3, per_class: int = 12) -> Pa
 def tiny_study(
     source: str, methods: str, *, epochs: int = 1, seeds: str = "[1]", task: str = "colours"
 ) -> str:
-    """A study spec over one folder task with a 1-layer, 32-wide ViT at 16x16 (a run takes well under a second)."""
-    return f"""name = "tiny"
-[backbone]
-name = "vptlab-tiny"
-image_size = 16
-pretrained = false
-[backbone.kwargs]
-depth = 1
-embed_dim = 32
-num_heads = 2
-patch_size = 8
-[data]
-source = "{source}"
-tasks = ["{task}"]
-[training]
-epochs = {epochs}
-warmup_epochs = 0
-seeds = {seeds}
-{methods}"""
+    """A study spec over one folder task with the tiny backbone (a run takes well under a second)."""
+    return tiny_spec(source, task, epochs=epochs, seeds=seeds, methods=methods)

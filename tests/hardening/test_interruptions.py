@@ -25,24 +25,10 @@ from vptlab.store.runs import load_result, study_results
 from vptlab.study.runner import run_study
 from vptlab.study.spec import load_spec
 from vptlab.study.worker import RunOptions
+from vptlab_testing import TINY_METHODS
 
 KILL_AT = Path(__file__).with_name("kill_at.py")
-METHODS = """
-[methods.full]
-lr = [0.001, 0.0001]
-wd = [0.0]
-batch_size = 16
-[methods.vpt-deep]
-lr = [1.0, 0.1]
-wd = [0.0]
-prompt_length = 2
-batch_size = 16
-[methods.ft-then-pt]
-lr = [1.0]
-wd = [0.0]
-prompt_length = 2
-batch_size = 16
-"""
+METHODS = TINY_METHODS
 # (file, n, when): counted afresh in each process; the comments say where the kill lands in this study.
 KILLS = [
     ("result.json", 1, "torn"),  # the first tune result, half written

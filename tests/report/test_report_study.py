@@ -10,19 +10,13 @@ import pytest
 from PIL import Image
 
 from vptlab.report import ReportOptions, build_report
+from vptlab_testing import TINY_BACKBONE
 
 COUNTS = {"train800": 16, "val200": 8, "test": 8}
-SPEC = """
-name = "tiny-report"
-[backbone]
-name = "vptlab-tiny"
-image_size = 16
-pretrained = false
-[backbone.kwargs]
-depth = 1
-embed_dim = 32
-num_heads = 2
-patch_size = 8
+SPEC = (
+    'name = "tiny-report"\n'
+    + TINY_BACKBONE  # no braces in it: SPEC.format fills {root}
+    + """
 [data]
 source = "vtab1k:{root}"
 tasks = ["patch_camelyon", "kitti"]
@@ -44,6 +38,7 @@ wd = [0.0]
 prompt_length = 2
 batch_size = 16
 """
+)
 
 
 def _vtab_task(root: Path, task: str, classes: int, seed: int) -> None:

@@ -16,18 +16,6 @@ from PIL import Image
 
 from vptlab._io import atomic_write_json
 
-TINY_BACKBONE = """
-[backbone]
-name = "vptlab-tiny"
-image_size = 16
-pretrained = false
-[backbone.kwargs]
-depth = 1
-embed_dim = 32
-num_heads = 2
-patch_size = 8
-"""
-
 
 def make_folder_task(root: Path, classes: int = 3, per_class: int = 12, size: int = 16) -> Path:
     """``root/<class>/*.png``: class ``c`` is a bright colour channel ``c`` (learnable in an epoch or two)."""
@@ -40,42 +28,6 @@ def make_folder_task(root: Path, classes: int = 3, per_class: int = 12, size: in
             img[..., c % 3] += 150
             Image.fromarray(img).save(folder / f"{i}.png")
     return root
-
-
-def tiny_spec(source: str, task: str, *, epochs: int = 2, seeds: str = "[1, 2]", methods: str | None = None,
-              extra: str = "") -> str:  # fmt: skip
-    """A study spec over one folder task with the 1-layer ViT and small grids."""
-    methods = (
-        methods
-        or """
-[methods.full]
-lr = [0.001, 0.0001]
-wd = [0.0]
-batch_size = 16
-[methods.vpt-deep]
-lr = [1.0, 0.1]
-wd = [0.0]
-prompt_length = 2
-batch_size = 16
-[methods.ft-then-pt]
-lr = [1.0]
-wd = [0.0]
-prompt_length = 2
-batch_size = 16
-"""
-    )
-    return f"""name = "tiny"
-{TINY_BACKBONE}
-[data]
-source = "{source}"
-tasks = ["{task}"]
-[training]
-epochs = {epochs}
-warmup_epochs = 0
-seeds = {seeds}
-{methods}
-{extra}
-"""
 
 
 FAKE_SPEC = """

@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
-from studyhelpers import make_folder_task, tiny_spec
+from studyhelpers import make_folder_task
 
 from vptlab.cli import main
 from vptlab.store.runs import study_results
 from vptlab.study.runner import run_study
 from vptlab.study.spec import load_spec
 from vptlab.study.worker import RunOptions
+from vptlab_testing import tiny_spec
 
 
 @pytest.fixture(scope="module")
