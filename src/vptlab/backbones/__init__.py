@@ -5,8 +5,7 @@ Names are imported on first use (timm is slow to import and the CLI should start
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vptlab._lazy import lazy_getattr
 
 _EXPORTS = {
     "TINY_NAME": "vptlab.backbones.create",
@@ -23,7 +22,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'vptlab.backbones' has no attribute {name!r}")
+__getattr__ = lazy_getattr("vptlab.backbones", _EXPORTS)

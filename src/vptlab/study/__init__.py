@@ -11,8 +11,7 @@ Names are imported on first use, so ``import vptlab.study`` stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vptlab._lazy import lazy_getattr
 
 _EXPORTS = {
     "StudySpec": "vptlab.study.spec",
@@ -32,7 +31,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'vptlab.study' has no attribute {name!r}")
+__getattr__ = lazy_getattr("vptlab.study", _EXPORTS)

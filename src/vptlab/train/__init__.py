@@ -5,8 +5,7 @@ Names are imported on first use, so the CLI can describe ``RunConfig`` without i
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vptlab._lazy import lazy_getattr
 
 _EXPORTS = {
     "RunConfig": "vptlab.train.config",
@@ -22,7 +21,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'vptlab.train' has no attribute {name!r}")
+__getattr__ = lazy_getattr("vptlab.train", _EXPORTS)
