@@ -29,6 +29,7 @@ from vptlab.data.base import TaskData
 from vptlab.errors import UserError
 from vptlab.store.runs import load_result
 from vptlab.train.config import RunConfig
+from vptlab.train.events import RunEvents, fanout
 from vptlab.train.loop import BlowupWatch, Diverged, EpochStats, Precision, evaluate, train_epoch
 from vptlab.train.model import TUNED_FILE, build_model, save_tuned
 from vptlab.train.optim import Schedule, build_optimizer, scaled_lr
@@ -52,6 +53,7 @@ class RunOptions:
     save_weights: bool = True
     compile: bool = False
     linear_features: bool = True
+    events: RunEvents = dataclasses.field(default_factory=RunEvents)
 
 
 def train_run(
@@ -68,6 +70,7 @@ def train_run(
     save_weights: bool = True,
     compile: bool = False,
     linear_features: bool = True,
+    events: RunEvents | list[RunEvents] | None = None,
 ) -> dict:
     """Train one run into ``out_dir`` and return its result (also written to ``out_dir/result.json``).
 
@@ -77,6 +80,8 @@ def train_run(
     ``linear_features``: a ``linear`` run trains its head on the frozen backbone's features, computed once and
     cached on disk (:mod:`vptlab.train.features`); the same batches, schedule and metrics as the ordinary path,
     to float tolerance.  ``False`` forces the ordinary path (the backbone runs every epoch).
+    ``events``: observers (:class:`vptlab.train.events.RunEvents`) told of the start, each epoch, each
+    checkpoint and the result.
     """
     cfg = cfg.resolved()
     out = Path(out_dir)
@@ -94,6 +99,7 @@ def train_run(
         save_weights,
         compile,
         linear_features,
+        fanout(events),
     )
     return _Run(cfg, out, opts, task_data).execute()
 
@@ -192,6 +198,7 @@ class _Run:
         schedule = Schedule(optimizer, peak, cfg.schedule, cfg.warmup_epochs, cfg.epochs, steps)
         self.model, self.params = model, _param_counts(model)
         start = self._resume(model, optimizer)
+        opts.events.run_start(self.out, cfg.to_dict(), start)
         precision = Precision.choose(opts.device, cfg.precision)
         self.precision = precision
         self.inputs, self.eval_model, forward = self._inputs(model, forward)
@@ -275,6 +282,7 @@ class _Run:
             row[f"{split}_loss"], row[f"{split}_top1"] = s.loss, s.top1
         row["seconds"] = self._elapsed()
         append_jsonl(self.out / METRICS, row)
+        self.opts.events.epoch_end(self.out, row)
         return row
 
     # 4. checkpoints: resume after a kill, pause for successive halving
@@ -324,6 +332,7 @@ class _Run:
         with atomic_path(self.out / CHECKPOINT) as tmp:
             torch.save(state, tmp)
         self._last_checkpoint = time.perf_counter()
+        self.opts.events.checkpoint_saved(self.out, self.out / CHECKPOINT, epochs_done)
 
     # 5. the result
     def _finish(self, status: str, metrics: dict, error: str | None = None) -> dict:
@@ -346,6 +355,7 @@ class _Run:
         if status != "partial":
             (self.out / CHECKPOINT).unlink(missing_ok=True)
         atomic_write_json(self.out / RESULT, result)
+        self.opts.events.run_end(self.out, result)
         result["run_dir"] = str(self.out)
         return result
 
