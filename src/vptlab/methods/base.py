@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vptlab.errors import UserError
+from vptlab.methods.options import Option
 
 if TYPE_CHECKING:
     from torch import nn
@@ -40,6 +41,16 @@ class Method:
     backbone_eval: bool = True  # the frozen backbone runs in eval mode (its dropout off), as in the reference
     uses: frozenset[str] = field(default_factory=frozenset)  # RunConfig fields this method reads
     stages: int = 1
+    options: tuple[Option, ...] = ()  # the method's own options (RunConfig.method_options)
+    label: str = ""  # name in tables and figures ("" -> the method name)
+    color: str = ""  # matplotlib colour in figures ("" -> a default)
+    merge: Callable[[nn.Module], None] | None = None  # fold the tuned modules into the backbone weights
+
+    def option(self, name: str) -> Option:
+        for opt in self.options:
+            if opt.name == name:
+                return opt
+        raise KeyError(f"{self.name} has no option {name!r}")
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adamw"):
@@ -53,6 +64,9 @@ class Method:
             prompts = getattr(model, "vpt", None)
             if prompts is not None:
                 prompts.train()  # prompt dropout stays active
+            for module in model.modules():
+                if getattr(module, TRAINS_ATTR, False):
+                    module.train()  # added modules (adapters, an MLP head) keep their dropout / batch norm
 
     @property
     def grid_size(self) -> int:
@@ -60,6 +74,8 @@ class Method:
 
 
 _REGISTRY: dict[str, Method] = {}
+# A module a method adds to a frozen backbone sets this attribute to True to train in training mode.
+TRAINS_ATTR = "vptlab_trains"
 
 
 def register(method: Method) -> Method:
@@ -77,12 +93,14 @@ def get_method(name: str) -> Method:
 
 
 _ORDER = ("linear", "full", "vpt-shallow", "vpt-deep", "mixed", "ft-then-pt", "bias", "lora")
+# The PETL methods of V-PETL Bench / NOAH / PETL_Vision, after the paper's ones.
+_PETL = ("adapter", "adaptformer", "ssf", "fact", "convpass", "repadapter", "ln-tune", "partial-k", "mlp-head")
 
 
 def list_methods() -> list[Method]:
     """Registered methods, the paper's ones first."""
     _load_builtin()
-    rank = {name: i for i, name in enumerate(_ORDER)}
+    rank = {name: i for i, name in enumerate(_ORDER + _PETL)}
     return sorted(_REGISTRY.values(), key=lambda m: rank.get(m.name, len(rank)))
 
 
@@ -93,6 +111,16 @@ def method_names() -> list[str]:
 def _load_builtin() -> None:
     # importing the modules runs their register(...) lines
     from vptlab.methods import bias, ft_then_pt, full, linear, lora, mixed, vpt  # noqa: F401
+    from vptlab.methods import (  # noqa: F401
+        adapter,
+        adaptformer,
+        convpass,
+        fact,
+        ln_tune,
+        mlp_head,
+        partial_k,
+        ssf,
+    )
 
 
 def freeze(model: nn.Module) -> None:

@@ -73,12 +73,15 @@ class RunConfig:
     )
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     skip_bad_images: bool = False
+    # the method's own options (vptlab.methods.options), sorted (name, value) pairs; defaults filled by resolved()
+    method_options: tuple[tuple[str, Any], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # free-form labels
 
     def __post_init__(self) -> None:
         from vptlab.methods import get_method
 
-        get_method(self.method)
+        method = get_method(self.method)
+        object.__setattr__(self, "method_options", _check_method_options(method, self.method_options))
         object.__setattr__(self, "backbone_args", tuple(sorted((str(k), v) for k, v in self.backbone_args)))
         _check(self.lr is None or self.lr > 0, "lr", "must be > 0", self.lr)
         _check(self.wd is None or self.wd >= 0, "wd", "must be >= 0", self.wd)
@@ -129,12 +132,28 @@ class RunConfig:
         changes["image_size"] = self.image_size or default_image_size(self.backbone)
         if "prompt_dropout" in method.uses and self.prompt_dropout is None:
             changes["prompt_dropout"] = 0.0 if self.method == "vpt-shallow" else 0.1
+        changes["method_options"] = tuple(sorted({**_defaults(method), **dict(self.method_options)}.items()))
         if method.stages == 2:
             full = get_method("full")
             changes["ft_lr"] = self.ft_lr if self.ft_lr is not None else full.default_lr
             changes["ft_wd"] = self.ft_wd if self.ft_wd is not None else full.default_wd
             changes["ft_batch_size"] = self.ft_batch_size or full.default_batch_size
         return dataclasses.replace(self, **changes)
+
+    def option(self, name: str) -> Any:
+        """The value of one of the method's options (its default when not set)."""
+        from vptlab.methods import get_method
+
+        given = dict(self.method_options)
+        return given[name] if name in given else get_method(self.method).option(name).default
+
+    @classmethod
+    def build(cls, **values: Any) -> RunConfig:
+        """A config from RunConfig fields and method options mixed (a study's grid point)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        options = dict(values.pop("method_options", ()))
+        options.update({k: values.pop(k) for k in list(values) if k not in known})
+        return cls(**values, method_options=tuple(options.items()))
 
     @property
     def run_id(self) -> str:
@@ -144,6 +163,10 @@ class RunConfig:
         """The fields that define what is computed (``extra`` labels are not part of it)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
         out["backbone_args"] = [list(kv) for kv in self.backbone_args]
+        if self.method_options:
+            out["method_options"] = [list(kv) for kv in self.method_options]
+        else:
+            del out["method_options"]  # methods without options keep the run ids they had before options existed
         return out
 
     def stage1(self) -> RunConfig:
@@ -179,6 +202,7 @@ class RunConfig:
             )
         data = dict(data)
         data["backbone_args"] = tuple(tuple(kv) for kv in data.get("backbone_args", ()))
+        data["method_options"] = tuple(tuple(kv) for kv in data.get("method_options", ()))
         return cls(**data)
 
 
@@ -186,6 +210,28 @@ def get_method_stages(name: str) -> int:
     from vptlab.methods import get_method
 
     return get_method(name).stages
+
+
+def _defaults(method: Any) -> dict[str, Any]:
+    return {opt.name: opt.default for opt in method.options}
+
+
+def _check_method_options(method: Any, given: Any) -> tuple[tuple[str, Any], ...]:
+    """``given`` (pairs or a dict) checked against the method's options, as sorted (name, value) pairs."""
+    pairs = list(given.items()) if isinstance(given, dict) else [tuple(kv) for kv in given]
+    valid = {opt.name: opt for opt in method.options}
+    out = {}
+    for pair in pairs:
+        if len(pair) != 2:
+            raise UserError(f"method_options: expected (name, value) pairs, got {pair!r}")
+        name, value = pair
+        if name not in valid:
+            names = ", ".join(valid) or "none"
+            raise UserError(f"method_options: {method.name} has no option {name!r}; its options: {names}")
+        rule = valid[name].check(value)
+        _check(rule is None, f"method_options.{name}", rule or "", value)
+        out[name] = valid[name].coerce(value)
+    return tuple(sorted(out.items()))
 
 
 def _check(ok: bool, name: str, rule: str, value: Any) -> None:

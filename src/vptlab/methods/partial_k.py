@@ -1,0 +1,47 @@
+"""Partial-k (VPT's Partial-1 baseline; Yosinski et al. 2014): the last k blocks, the final norm and the head train.
+
+VPT's "partial" baselines fine-tune the last k transformer layers and keep the rest frozen; vptlab trains them
+with the linear probe's optimiser and grid (SGD, the VPT grid), as VPT does for its linear-family baselines.
+Trainable for k = 1 on ViT-B/16: one block (7,087,872) + final norm (1,536) = 7,089,408 + head.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from vptlab.errors import UserError
+from vptlab.methods.base import PROMPT_GRID, Method, freeze, register, unfreeze_head
+from vptlab.methods.options import Option
+
+
+def unfreeze_last_blocks(model: nn.Module, k: int) -> None:
+    depth = len(model.blocks)
+    if k > depth:
+        raise UserError(f"partial-k: k={k} is more than the backbone's {depth} blocks")
+    for module in [*model.blocks[depth - k :], model.norm, getattr(model, "fc_norm", nn.Identity())]:
+        for p in module.parameters():
+            p.requires_grad_(True)
+
+
+def prepare(model: nn.Module, cfg: object) -> None:
+    freeze(model)
+    unfreeze_last_blocks(model, cfg.option("k"))
+    unfreeze_head(model)
+
+
+PARTIAL_K = register(
+    Method(
+        name="partial-k",
+        summary="Partial-k: the last k blocks + final norm + head train, the rest frozen",
+        trainable="last k blocks + final norm + head",
+        optimizer="sgd",
+        grid=PROMPT_GRID,
+        default_batch_size=64,
+        default_lr=0.25,
+        default_wd=0.0001,
+        prepare=prepare,
+        options=(Option("k", 1, "number of last blocks that train", minimum=1),),
+        label="Partial-k",
+        color="#fb9a99",
+    )
+)
