@@ -23,6 +23,19 @@ METHOD_COLORS = {
 }
 
 
+def method_color(method: str, default: str = "black") -> str:
+    """A method's colour in figures: the paper's methods above, else the colour its module registers."""
+    if method in METHOD_COLORS:
+        return METHOD_COLORS[method]
+    from vptlab.errors import UserError
+    from vptlab.methods import get_method
+
+    try:
+        return get_method(method).color or default
+    except UserError:
+        return default
+
+
 def new_figure(width: float, height: float) -> Figure:
     """An empty figure rendered by Agg (no display needed)."""
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")

@@ -36,7 +36,16 @@ GROUP_ORDER = ("natural", "specialized", "structured")
 
 
 def method_label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
+    """A method's name in tables and figures: the paper's names, else the label its module registers."""
+    if method in METHOD_LABELS:
+        return METHOD_LABELS[method]
+    from vptlab.errors import UserError
+    from vptlab.methods import get_method
+
+    try:
+        return get_method(method).label or method
+    except UserError:  # a method of a study folder that this install does not have
+        return method
 
 
 @dataclass(frozen=True)

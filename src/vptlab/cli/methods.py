@@ -23,4 +23,8 @@ def run(args: argparse.Namespace) -> int:
             f"  grid:      lr {{{lrs}}} x wd {{{wds}}} = {m.grid_size} (lr scaled by batch/256)\n"
             f"  default:   lr {m.default_lr:g}, wd {m.default_wd:g}"
         )
+        for opt in m.options:
+            print(f"  option:    {opt.name} = {opt.default:g} ({opt.help})")
+        if m.merge is not None:
+            print("  merge:     folds into the backbone weights for inference (no extra cost)")
     return 0

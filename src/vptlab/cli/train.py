@@ -25,7 +25,7 @@ _HELP = {
     "reference_optimizer": "reproduce the reference code's optimiser quirks (AdamW wd fixed at 0.01, ...)",
     "eval_test_every": "evaluate test loss/acc every N epochs (0: only after the final stage's last epoch)",
 }
-_SKIP = {"backbone_args", "extra"}
+_SKIP = {"backbone_args", "extra", "method_options"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="timm architecture override, e.g. depth=2 (repeatable)",
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one of the method's own options, e.g. bottleneck=16 (see `vptlab methods`; repeatable)",
     )
     p.add_argument("--out", required=True, type=Path, help="run folder (result.json, metrics.jsonl, weights)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
@@ -76,12 +83,12 @@ def _base_type(annotation: Any) -> type:
     return annotation
 
 
-def parse_backbone_args(items: list[str]) -> tuple[tuple[str, Any], ...]:
+def parse_backbone_args(items: list[str], flag: str = "--backbone-arg") -> tuple[tuple[str, Any], ...]:
     out = []
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UserError(f"--backbone-arg: expected KEY=VALUE, got {item!r}")
+            raise UserError(f"{flag}: expected KEY=VALUE, got {item!r}")
         try:
             out.append((key, json.loads(value)))
         except json.JSONDecodeError:
@@ -93,7 +100,11 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     fields = {f.name for f in dataclasses.fields(RunConfig)} - _SKIP
     values = {name: getattr(args, name) for name in fields}
-    cfg = RunConfig(**values, backbone_args=parse_backbone_args(args.backbone_arg))
+    cfg = RunConfig(
+        **values,
+        backbone_args=parse_backbone_args(args.backbone_arg),
+        method_options=parse_backbone_args(args.option, flag="--option"),
+    )
     from vptlab.train.run import train_run
 
     result = train_run(

@@ -26,7 +26,9 @@ ATTR = "adapter"
 class Bottleneck(nn.Module):
     """``up(dropout(act(down(x))))``, ``up`` zero-initialised: it adds nothing until it trains."""
 
-    def __init__(self, dim: int, bottleneck: int, act: type[nn.Module] = nn.ReLU, dropout: float = 0.1) -> None:
+    def __init__(
+        self, dim: int, bottleneck: int, act: type[nn.Module] = nn.ReLU, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         self.down = nn.Linear(dim, bottleneck)
         self.act = act()

@@ -94,7 +94,17 @@ def get_method(name: str) -> Method:
 
 _ORDER = ("linear", "full", "vpt-shallow", "vpt-deep", "mixed", "ft-then-pt", "bias", "lora")
 # The PETL methods of V-PETL Bench / NOAH / PETL_Vision, after the paper's ones.
-_PETL = ("adapter", "adaptformer", "ssf", "fact", "convpass", "repadapter", "ln-tune", "partial-k", "mlp-head")
+_PETL = (
+    "adapter",
+    "adaptformer",
+    "ssf",
+    "fact",
+    "convpass",
+    "repadapter",
+    "ln-tune",
+    "partial-k",
+    "mlp-head",
+)
 
 
 def list_methods() -> list[Method]:
@@ -110,16 +120,22 @@ def method_names() -> list[str]:
 
 def _load_builtin() -> None:
     # importing the modules runs their register(...) lines
-    from vptlab.methods import bias, ft_then_pt, full, linear, lora, mixed, vpt  # noqa: F401
-    from vptlab.methods import (  # noqa: F401
+    from vptlab.methods import (  # noqa: F401  # noqa: F401
         adapter,
         adaptformer,
+        bias,
         convpass,
         fact,
+        ft_then_pt,
+        full,
+        linear,
         ln_tune,
+        lora,
+        mixed,
         mlp_head,
         partial_k,
         ssf,
+        vpt,
     )
 
 

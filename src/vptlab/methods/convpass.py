@@ -49,12 +49,16 @@ class Convpass(nn.Module):
         b, n, _ = h.shape
         gh, gw = self.grid
         if n != self.prefix + gh * gw:
-            raise UserError(f"convpass: expected {self.prefix} prefix + {gh}x{gw} patch tokens, got {n} tokens")
+            raise UserError(
+                f"convpass: expected {self.prefix} prefix + {gh}x{gw} patch tokens, got {n} tokens"
+            )
         z = quick_gelu(self.down(h))
         r = z.shape[-1]
         patches = z[:, self.prefix :].transpose(1, 2).reshape(b, r, gh, gw)
         patches = self.conv(patches).flatten(2).transpose(1, 2)
-        prefix = F.conv2d(z[:, : self.prefix].reshape(-1, r, 1, 1), self.conv.weight[:, :, 1:2, 1:2], self.conv.bias)
+        prefix = F.conv2d(
+            z[:, : self.prefix].reshape(-1, r, 1, 1), self.conv.weight[:, :, 1:2, 1:2], self.conv.bias
+        )
         z = torch.cat([prefix.reshape(b, self.prefix, r), patches], dim=1)
         return self.up(self.dropout(quick_gelu(z))) * self.scale
 

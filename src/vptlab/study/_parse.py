@@ -255,23 +255,28 @@ def _method(t: Table, name: str, data: DataSpec, has_full: bool, shared: dict[st
     if name not in method_names():
         t.fail("", f"unknown method; choose from {', '.join(method_names())}")
     method = get_method(name)
-    allowed = [k for k in (*ALWAYS, *sorted(method.uses)) if not (has_full and k in FROM_FULL)]
+    own = {opt.name: opt for opt in method.options}  # the method's own options (bottleneck, scale, ...)
+    allowed = [k for k in (*ALWAYS, *sorted(method.uses), *own) if not (has_full and k in FROM_FULL)]
     defaults = {"lr": method.grid["lr"], "wd": method.grid["wd"], "batch_size": (method.default_batch_size,)}
-    options = _options(t, allowed, defaults, has_full, name)
+    options = _options(t, allowed, defaults, has_full, name, own=own)
     if name == "ft-then-pt" and not has_full and not {"ft_lr", "ft_wd"} <= dict(options).keys():
         t.fail("", "without methods.full in the study, ft-then-pt needs ft_lr and ft_wd (stage-1 full FT)")
     tasks_t = t.sub("tasks")
     per_task = {task: {k: v for k, v in opts.items() if k in allowed} for task, opts in shared.items()}
     for task in list(tasks_t.data):
         _check_task(tasks_t, task, data)
-        per_task.setdefault(task, {}).update(_options(tasks_t.sub(task), allowed, {}, has_full, name, ()))
+        per_task.setdefault(task, {}).update(
+            _options(tasks_t.sub(task), allowed, {}, has_full, name, (), own)
+        )
     tasks_t.done()
     t.done()
     merged = tuple((task, tuple(opts.items())) for task, opts in per_task.items() if opts)
     return MethodSpec(name, options, merged)
 
 
-def _options(t: Table, allowed: list[str], defaults: dict, has_full: bool, method: str, extra=("tasks",)):
+def _options(
+    t: Table, allowed: list[str], defaults: dict, has_full: bool, method: str, extra=("tasks",), own=None
+):
     """Option -> tuple of values; keys the method does not read are refused with the ones it does."""
     for key in t.data:
         if key in allowed or key in extra:
@@ -284,7 +289,10 @@ def _options(t: Table, allowed: list[str], defaults: dict, has_full: bool, metho
             t.fail(key, f"{method} does not use it; its options: {', '.join(allowed)}")
     out: dict[str, tuple[Any, ...]] = {}
     for key in allowed:
-        kind, check = ("float", FLOAT_OPTIONS[key]) if key in FLOAT_OPTIONS else ("int", INT_OPTIONS[key])
+        if own and key in own:
+            kind, check = own[key].kind, own[key].check
+        else:
+            kind, check = ("float", FLOAT_OPTIONS[key]) if key in FLOAT_OPTIONS else ("int", INT_OPTIONS[key])
         values = t.get_list(key, kind, None, check=check, scalar_ok=True)
         if values is None:
             values = defaults.get(key)

@@ -110,7 +110,7 @@ def _tune_configs(spec: StudySpec, group: Group, full_selected: RunConfig | None
     }
     if group.method == "ft-then-pt" and full_selected is not None:
         fields |= stage1_fields(full_selected)
-    return tuple(RunConfig(**fields, **point).resolved() for point in grid_points(method, group.task))
+    return tuple(RunConfig.build(**fields, **point).resolved() for point in grid_points(method, group.task))
 
 
 def stage1_fields(full_cfg: RunConfig) -> dict[str, Any]:

@@ -42,6 +42,9 @@ def rank_key(result: dict[str, Any], value: float) -> tuple:
     """Sort key: higher ``value`` first, then smaller lr, wd and other axes, then run id (total order)."""
     cfg = result.get("config") or {}
     axes = tuple(_num(cfg.get(axis)) for axis in TIE_AXES)
+    axes += tuple(
+        _num(value) for _, value in cfg.get("method_options") or ()
+    )  # then the method's own options
     return (-value, *axes, str(result.get("run_id")))
 
 

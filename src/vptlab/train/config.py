@@ -166,7 +166,9 @@ class RunConfig:
         if self.method_options:
             out["method_options"] = [list(kv) for kv in self.method_options]
         else:
-            del out["method_options"]  # methods without options keep the run ids they had before options existed
+            del out[
+                "method_options"
+            ]  # methods without options keep the run ids they had before options existed
         return out
 
     def stage1(self) -> RunConfig:
