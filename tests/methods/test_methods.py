@@ -40,6 +40,10 @@ EXPECTED = {
         lambda n: ".convpass." in n or n.startswith("head."),
         2 * L * (2 * D * R + 9 * R * R + 2 * R + D) + HEAD,
     ),
+    "repadapter": (
+        lambda n: ".repadapter." in n or n.startswith("head."),
+        2 * L * (D * R + R + D * R // 2 + D) + HEAD,
+    ),
     "ln-tune": (lambda n: "norm" in n or n.startswith("head."), 2 * D * (2 * L + 1) + HEAD),
     "partial-k": (
         lambda n: n.startswith((f"blocks.{L - 1}.", "norm.", "head.")),
@@ -47,7 +51,7 @@ EXPECTED = {
     ),
     "mlp-head": (lambda n: n.startswith("head."), 2 * (D * D + D) + HEAD),
 }
-ADAMW = {"full", "lora", "adapter", "adaptformer", "ssf", "fact", "convpass", "ln-tune"}
+ADAMW = {"full", "lora", "adapter", "adaptformer", "ssf", "fact", "convpass", "repadapter", "ln-tune"}
 
 
 def test_every_registered_method_is_in_the_table():

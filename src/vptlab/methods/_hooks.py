@@ -20,8 +20,9 @@ from vptlab.methods.base import TRAINS_ATTR
 Hook = Callable[[nn.Module, tuple, torch.Tensor], torch.Tensor]
 
 
-def attach(host: nn.Module, name: str, module: nn.Module, hook: Hook) -> nn.Module:
-    """Make ``module`` the child ``name`` of ``host`` and call ``hook`` on every output of ``host``."""
+def attach(host: nn.Module, name: str, module: nn.Module, hook: Callable, pre: bool = False) -> nn.Module:
+    """Make ``module`` the child ``name`` of ``host`` and call ``hook`` on every output of ``host``
+    (``pre``: on every positional input, ``hook(host, args) -> args``)."""
     if hasattr(host, name):
         raise ValueError(f"{type(host).__name__} already has {name!r}")
     ref = next(host.parameters(), None)
@@ -29,7 +30,8 @@ def attach(host: nn.Module, name: str, module: nn.Module, hook: Hook) -> nn.Modu
         module.to(device=ref.device, dtype=ref.dtype)
     setattr(module, TRAINS_ATTR, True)
     host.add_module(name, module)
-    module._vptlab_hook = host.register_forward_hook(hook)
+    register = host.register_forward_pre_hook if pre else host.register_forward_hook
+    module._vptlab_hook = register(hook)
     return module
 
 

@@ -120,7 +120,7 @@ def method_names() -> list[str]:
 
 def _load_builtin() -> None:
     # importing the modules runs their register(...) lines
-    from vptlab.methods import (  # noqa: F401  # noqa: F401
+    from vptlab.methods import (  # noqa: F401
         adapter,
         adaptformer,
         bias,
@@ -134,6 +134,7 @@ def _load_builtin() -> None:
         mixed,
         mlp_head,
         partial_k,
+        repadapter,
         ssf,
         vpt,
     )
