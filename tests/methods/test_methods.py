@@ -44,6 +44,7 @@ EXPECTED = {
         lambda n: ".repadapter." in n or n.startswith("head."),
         2 * L * (D * R + R + D * R // 2 + D) + HEAD,
     ),
+    "dora": (lambda n: ".qkv.dora." in n or n.startswith("head."), L * 2 * (2 * R * D + D) + HEAD),
     "ln-tune": (lambda n: "norm" in n or n.startswith("head."), 2 * D * (2 * L + 1) + HEAD),
     "partial-k": (
         lambda n: n.startswith((f"blocks.{L - 1}.", "norm.", "head.")),
@@ -51,7 +52,7 @@ EXPECTED = {
     ),
     "mlp-head": (lambda n: n.startswith("head."), 2 * (D * D + D) + HEAD),
 }
-ADAMW = {"full", "lora", "adapter", "adaptformer", "ssf", "fact", "convpass", "repadapter", "ln-tune"}
+ADAMW = {"full", "lora", "adapter", "adaptformer", "ssf", "fact", "convpass", "repadapter", "dora", "ln-tune"}
 
 
 def test_every_registered_method_is_in_the_table():

@@ -14,8 +14,19 @@ from vptlab.errors import UserError
 from vptlab.methods import get_method
 from vptlab.train import RunConfig, build_model, load_run_model, train_run
 
-PETL = ("adapter", "adaptformer", "ssf", "fact", "convpass", "repadapter", "ln-tune", "partial-k", "mlp-head")
-MERGEABLE = ("ssf", "fact", "repadapter")
+PETL = (
+    "adapter",
+    "adaptformer",
+    "ssf",
+    "fact",
+    "convpass",
+    "repadapter",
+    "dora",
+    "ln-tune",
+    "partial-k",
+    "mlp-head",
+)
+MERGEABLE = ("ssf", "fact", "repadapter", "dora")
 
 # ViT-B/16: depth L, width D, MLP hidden 4D; trainable parameters WITHOUT the head at the default options.
 L, D, H, CLASSES = 12, 768, 3072, 10
@@ -35,6 +46,8 @@ VIT_B = {
     "convpass": L * 2 * (D * 8 + 8 + 8 * 8 * 9 + 8 + 8 * D + D),
     # before attention and MLP: A (D x 8 + 8), grouped B (D x 8 / 2 + D). No published count checked
     "repadapter": L * 2 * (D * 8 + 8 + D * 8 // 2 + D),
+    # A (r x D), B (D x r) and the magnitudes (D) on q and v. LoRA-8 on q, v (V-PETL Bench: 0.29M) + 18,432
+    "dora": L * 2 * (8 * D + D * 8 + D),
     # 2 LayerNorms per block + the final one, weight and bias. V-PETL Bench LN-tune: 0.04M
     "ln-tune": (2 * L + 1) * 2 * D,
     # the last block + the final norm. VPT Partial-1: one block, 8.3x total params over its 24 tasks
@@ -78,7 +91,7 @@ def test_options_change_the_count_as_the_formula_says():
     assert _trainable(_vit_b("mlp-head", layers=1)) == HEAD  # Mlp-1 is a linear head
 
 
-@pytest.mark.parametrize("name", ["adapter", "adaptformer", "convpass", "fact", "repadapter"])
+@pytest.mark.parametrize("name", ["adapter", "adaptformer", "convpass", "fact", "repadapter", "dora"])
 def test_a_fresh_method_computes_exactly_the_backbone(name, tiny_cfg):
     """Zero-initialised up-projections / V: training starts from the pretrained function."""
     x = torch.randn(3, 3, 16, 16)
