@@ -27,8 +27,8 @@ EXPECTED = {
         lambda n: n.endswith(".bias") or n == "head.weight",
         L * BLOCK_BIASES + D + D + HEAD,
     ),  # + patch embedding and final norm biases
-    "lora": (lambda n: "lora_" in n or n.startswith("head."), L * R * (D + 3 * D + D + D) + HEAD),
-    # the PETL methods at their default options (bottleneck / rank 8, k = 1, Mlp-3)
+    "lora": (lambda n: "lora_" in n or n.startswith("head."), L * 2 * (D * R + R * D) + HEAD),  # q and v
+    # the PETL methods at their default options (bottleneck / rank 8, k = 1, Mlp-3); docs/petl-methods.md
     "adapter": (lambda n: ".mlp.adapter." in n or n.startswith("head."), L * (D * R + R + R * D + D) + HEAD),
     "adaptformer": (
         lambda n: ".mlp.adaptformer." in n or n.startswith("head."),

@@ -62,7 +62,8 @@ def _vit_b(name: str, **options) -> torch.nn.Module:
     """A ViT-B/16 with the method applied, on the meta device (shapes only: counting needs no memory)."""
     with torch.device("meta"):
         model = timm.create_model("vit_base_patch16_224", pretrained=False, num_classes=CLASSES)
-        get_method(name).prepare(model, RunConfig(method=name, task="t", method_options=options))
+        method = get_method(name)
+        method.prepare(model, method.make_options(options))
     return model
 
 
@@ -139,14 +140,14 @@ def test_paused_and_resumed_run_equals_an_uninterrupted_one(name, tiny_cfg, toy_
 
 @pytest.mark.parametrize("name", PETL)
 def test_one_epoch_on_the_synthetic_benchmark_with_vptlab_tiny(name, tmp_path):
-    cfg = RunConfig(
+    cfg = RunConfig.of(
         method=name, task="shapes", data="synthetic", epochs=1, warmup_epochs=0, regime="size:40", seed=1
     )
     result = train_run(cfg, tmp_path / name, progress=False)
     assert result["status"] == "ok"
     assert 0 <= result["metrics"]["test_top1"] <= 100
     model, loaded = load_run_model(tmp_path / name)
-    assert loaded.run_id == cfg.run_id and dict(loaded.method_options) == dict(cfg.resolved().method_options)
+    assert loaded.run_id == cfg.run_id and loaded.method_options == cfg.resolved().method_options
     assert torch.isfinite(model(torch.randn(2, 3, 32, 32))).all()
 
 
@@ -154,34 +155,30 @@ def test_one_epoch_on_the_synthetic_benchmark_with_vptlab_tiny(name, tmp_path):
 
 
 def test_options_are_validated_with_the_field_named():
-    with pytest.raises(UserError, match="method_options.bottleneck must be >= 1, got 0"):
-        RunConfig(method="adapter", task="t", method_options={"bottleneck": 0})
-    with pytest.raises(UserError, match="adapter has no option 'rank'; its options: bottleneck"):
-        RunConfig(method="adapter", task="t", method_options={"rank": 4})
-    with pytest.raises(UserError, match="vpt-deep has no option 'k'; its options: none"):
-        RunConfig(method="vpt-deep", task="t", method_options={"k": 1})
-    with pytest.raises(UserError, match="must be an integer"):
-        RunConfig(method="partial-k", task="t", method_options={"k": 1.5})
+    with pytest.raises(UserError, match="bottleneck must be >= 1, got 0"):
+        RunConfig.of(method="adapter", task="t", bottleneck=0)
+    with pytest.raises(UserError, match="method adapter has no option 'rank'; its options: bottleneck"):
+        RunConfig.of(method="adapter", task="t", rank=4)
+    with pytest.raises(UserError, match="method ssf has no option 'k'; its options: none"):
+        RunConfig.of(method="ssf", task="t", k=1)
+    with pytest.raises(UserError, match="k must be an integer"):
+        RunConfig.of(method="partial-k", task="t", k=1.5)
+    with pytest.raises(UserError, match="groups=3 must divide bottleneck=8"):
+        build_model(RunConfig.of(method="repadapter", task="t", pretrained=False, groups=3).resolved(), 4)
 
 
 def test_options_are_part_of_the_run_identity_and_defaults_are_explicit():
-    base = RunConfig(method="adapter", task="t")
-    assert base.run_id == RunConfig(method="adapter", task="t", method_options={"bottleneck": 8}).run_id
-    assert base.run_id != RunConfig(method="adapter", task="t", method_options={"bottleneck": 16}).run_id
-    assert dict(base.resolved().method_options) == {"bottleneck": 8}
+    base = RunConfig.of(method="adapter", task="t")
+    assert base.run_id == RunConfig.of(method="adapter", task="t", bottleneck=8).run_id
+    assert base.run_id != RunConfig.of(method="adapter", task="t", bottleneck=16).run_id
+    assert base.resolved().option("bottleneck") == 8
     again = RunConfig.from_dict(base.resolved().to_dict())
-    assert again.run_id == base.run_id and again.option("bottleneck") == 8
-
-
-def test_methods_without_options_keep_their_identity_keys():
-    """Run ids of the paper's methods are what they were before options existed (old study folders stay valid)."""
-    identity = RunConfig(method="vpt-deep", task="t").resolved().identity()
-    assert "method_options" not in identity
+    assert again.run_id == base.run_id and again.method_options.bottleneck == 8
 
 
 def test_partial_k_refuses_more_blocks_than_the_backbone_has(tiny_cfg):
     with pytest.raises(UserError, match="k=3 is more than the backbone's 2 blocks"):
-        build_model(tiny_cfg("partial-k", method_options={"k": 3}).resolved(), 4)
+        build_model(tiny_cfg("partial-k", k=3).resolved(), 4)
 
 
 # --- options in study specs and on the command line ----------------------------------------------------------
@@ -214,9 +211,12 @@ def test_a_spec_sets_options_as_grid_axes():
     spec = parse_spec(SPEC)
     groups = {g.method: g for g in study_groups(spec)}
     fact = tune_configs(spec, groups["fact"])
-    assert sorted(c.method_options for c in fact) == sorted(
-        (("rank", r), ("scale", s)) for r in (4, 8) for s in (0.1, 1.0)
-    )
+    assert sorted((c.option("rank"), c.option("scale")) for c in fact) == [
+        (4, 0.1),
+        (4, 1.0),
+        (8, 0.1),
+        (8, 1.0),
+    ]
     adapter = tune_configs(spec, groups["adapter"])  # the per-task value replaces the method-wide axis
     assert [c.option("bottleneck") for c in adapter] == [16]
 
@@ -224,7 +224,10 @@ def test_a_spec_sets_options_as_grid_axes():
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ("[methods.adapter]\nrank = 4", "methods.adapter.rank: unknown key"),
+        (
+            "[methods.adapter]\nrank = 4",
+            "methods.adapter.rank: adapter does not use it; its options: .*bottleneck",
+        ),
         ("[methods.adapter]\nbottleneck = 0", "methods.adapter.bottleneck: must be >= 1, got 0"),
         ("[methods.fact]\nscale = [1.0, -1.0]", r"methods.fact.scale\[1\]: must be > 0"),
     ],
@@ -251,14 +254,12 @@ def test_the_petl_preset_plans_every_method():
     assert main(["study", "plan", str(path)]) == 0
 
 
-def test_cli_lists_options_and_refuses_a_malformed_one(capsys, tmp_path):
+def test_cli_lists_the_options_and_takes_them_as_flags(capsys, tmp_path):
     from vptlab.cli import main
 
     assert main(["methods"]) == 0
     out = capsys.readouterr().out
-    assert "option:    bottleneck = 8" in out and "merge:" in out
-    code = main(
-        ["train", "--method", "adapter", "--task", "shapes", "--option", "bottleneck", "--out", str(tmp_path)]
-    )
-    assert code == 2
-    assert "--option: expected KEY=VALUE" in capsys.readouterr().err
+    assert "--bottleneck 8: bottleneck width r" in out and "mergeable" in out
+    args = ["train", "--method", "adapter", "--task", "shapes", "--bottleneck", "0", "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "bottleneck must be >= 1, got 0" in capsys.readouterr().err

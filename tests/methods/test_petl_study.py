@@ -55,12 +55,12 @@ def test_a_study_selects_over_an_option_axis_and_reports_the_petl_methods(tmp_pa
     rows = load_results(out)
     assert {r["status"] for r in rows} == {"ok"}
     adapter = [r["config"] for r in rows if r["config"]["method"] == "adapter"]
-    tuned = sorted(dict(c["method_options"])["bottleneck"] for c in adapter if c["stage"] == "tune")
+    tuned = sorted(c["bottleneck"] for c in adapter if c["stage"] == "tune")
     assert tuned == [2, 4]
     finals = [c for c in adapter if c["stage"] == "final"]
-    assert len(finals) == 2 and len({dict(c["method_options"])["bottleneck"] for c in finals}) == 1
+    assert len(finals) == 2 and len({c["bottleneck"] for c in finals}) == 1
     mlp = [r for r in rows if r["config"]["method"] == "mlp-head" and r["config"]["stage"] == "final"]
-    assert {dict(r["config"]["method_options"])["layers"] for r in mlp} == {2}
+    assert {r["config"]["layers"] for r in mlp} == {2}
 
     md = build_report(out, None, ReportOptions(attention_images=0)).markdown.read_text()
     for label in ("Adapter", "SSF", "Mlp-k"):

@@ -13,14 +13,29 @@ start).  Trainable: ``L x (D r + r + r D + D)`` + head (ViT-B/16, r = 8: 156,768
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from vptlab.methods import _hooks
-from vptlab.methods.base import FT_GRID, Method, freeze, register, unfreeze_head
-from vptlab.methods.options import Option
+from vptlab.methods.base import (
+    FT_GRID,
+    Method,
+    MethodConfig,
+    at_least,
+    freeze,
+    option,
+    register,
+    unfreeze_head,
+)
 
 ATTR = "adapter"
+
+
+@dataclass(frozen=True)
+class AdapterConfig(MethodConfig):
+    bottleneck: int = option(8, help="bottleneck width r", check=at_least(1))
 
 
 class Bottleneck(nn.Module):
@@ -53,9 +68,9 @@ def attach_adapters(model: nn.Module, bottleneck: int) -> None:
         _hooks.attach(block.mlp, ATTR, Bottleneck(model.embed_dim, bottleneck), _after_mlp)
 
 
-def prepare(model: nn.Module, cfg: object) -> None:
+def prepare(model: nn.Module, options: AdapterConfig) -> None:
     freeze(model)
-    attach_adapters(model, cfg.option("bottleneck"))
+    attach_adapters(model, options.bottleneck)
     unfreeze_head(model)
 
 
@@ -70,7 +85,8 @@ ADAPTER = register(
         default_lr=0.005,
         default_wd=0.0001,
         prepare=prepare,
-        options=(Option("bottleneck", 8, "bottleneck width r", minimum=1),),
+        config=AdapterConfig,
+        order=10,
         label="Adapter",
         color="#1f78b4",
     )

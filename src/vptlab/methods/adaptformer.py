@@ -11,15 +11,32 @@ ViT-B/16 with r = 8 (V-PETL Bench's and NOAH's AdaptFormer, 0.16M); the paper's 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from vptlab.methods import _hooks
 from vptlab.methods.adapter import Bottleneck
-from vptlab.methods.base import FT_GRID, Method, freeze, register, unfreeze_head
-from vptlab.methods.options import Option
+from vptlab.methods.base import (
+    FT_GRID,
+    Method,
+    MethodConfig,
+    at_least,
+    freeze,
+    option,
+    positive,
+    register,
+    unfreeze_head,
+)
 
 ATTR = "adaptformer"
+
+
+@dataclass(frozen=True)
+class AdaptFormerConfig(MethodConfig):
+    bottleneck: int = option(8, help="bottleneck width r", check=at_least(1))
+    scale: float = option(0.1, help="scale s of the branch's output", check=positive)
 
 
 class ScaledBottleneck(Bottleneck):
@@ -43,9 +60,9 @@ def attach_adaptformer(model: nn.Module, bottleneck: int, scale: float) -> None:
         _hooks.attach(block.mlp, ATTR, branch, _parallel_mlp)
 
 
-def prepare(model: nn.Module, cfg: object) -> None:
+def prepare(model: nn.Module, options: AdaptFormerConfig) -> None:
     freeze(model)
-    attach_adaptformer(model, cfg.option("bottleneck"), cfg.option("scale"))
+    attach_adaptformer(model, options.bottleneck, options.scale)
     unfreeze_head(model)
 
 
@@ -60,10 +77,8 @@ ADAPTFORMER = register(
         default_lr=0.005,
         default_wd=0.0001,
         prepare=prepare,
-        options=(
-            Option("bottleneck", 8, "bottleneck width r", minimum=1),
-            Option("scale", 0.1, "scale s of the branch's output", positive=True),
-        ),
+        config=AdaptFormerConfig,
+        order=11,
         label="AdaptFormer",
         color="#a6cee3",
     )

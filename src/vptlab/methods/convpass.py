@@ -14,16 +14,35 @@ ViT-B/16 with r = 8 (the paper's 0.33M).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from vptlab.errors import UserError
 from vptlab.methods import _hooks
-from vptlab.methods.base import FT_GRID, Method, freeze, register, unfreeze_head
-from vptlab.methods.options import Option
+from vptlab.methods.base import (
+    FT_GRID,
+    Method,
+    MethodConfig,
+    at_least,
+    freeze,
+    option,
+    positive,
+    register,
+    unfreeze_head,
+)
 
 ATTR = "convpass"
+
+
+@dataclass(frozen=True)
+class ConvpassConfig(MethodConfig):
+    bottleneck: int = option(8, help="bottleneck channels r", check=at_least(1))
+    scale: float = option(
+        0.1, help="scale s of the bypass output (the paper tunes it per task)", check=positive
+    )
 
 
 def quick_gelu(x: torch.Tensor) -> torch.Tensor:
@@ -77,9 +96,9 @@ def attach_convpass(model: nn.Module, bottleneck: int, scale: float) -> None:
             _hooks.attach(host, ATTR, Convpass(model.embed_dim, bottleneck, grid, prefix, scale), _bypass)
 
 
-def prepare(model: nn.Module, cfg: object) -> None:
+def prepare(model: nn.Module, options: ConvpassConfig) -> None:
     freeze(model)
-    attach_convpass(model, cfg.option("bottleneck"), cfg.option("scale"))
+    attach_convpass(model, options.bottleneck, options.scale)
     unfreeze_head(model)
 
 
@@ -94,10 +113,8 @@ CONVPASS = register(
         default_lr=0.005,
         default_wd=0.0001,
         prepare=prepare,
-        options=(
-            Option("bottleneck", 8, "bottleneck channels r", minimum=1),
-            Option("scale", 0.1, "scale s of the bypass output", positive=True),
-        ),
+        config=ConvpassConfig,
+        order=14,
         label="Convpass",
         color="#ff7f00",
     )

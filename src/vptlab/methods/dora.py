@@ -15,15 +15,33 @@ magnitudes, 2 x 12 x 768).  The DoRA paper reports no ViT VTAB-1k count.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from vptlab.methods import _hooks
-from vptlab.methods.base import FT_GRID, Method, freeze, register, unfreeze_head
-from vptlab.methods.options import Option
+from vptlab.methods.base import (
+    FT_GRID,
+    Method,
+    MethodConfig,
+    at_least,
+    freeze,
+    option,
+    positive,
+    register,
+    unfreeze_head,
+)
 
 ATTR = "dora"
+
+
+@dataclass(frozen=True)
+class DoRAConfig(MethodConfig):
+    rank: int = option(8, help="rank r of the direction update", check=at_least(1))
+    alpha: float = option(8.0, help="scale alpha (the update is alpha/r B A)", check=positive)
+
+
 PARTS = {"q": 0, "v": 2}  # thirds of timm's fused qkv output
 
 
@@ -88,9 +106,9 @@ def merge(model: nn.Module) -> None:
             qkv.weight[i * dora.dim : (i + 1) * dora.dim] = w
 
 
-def prepare(model: nn.Module, cfg: object) -> None:
+def prepare(model: nn.Module, options: DoRAConfig) -> None:
     freeze(model)
-    attach_dora(model, cfg.option("rank"), cfg.option("alpha"))
+    attach_dora(model, options.rank, options.alpha)
     unfreeze_head(model)
 
 
@@ -105,10 +123,8 @@ DORA = register(
         default_lr=0.005,
         default_wd=0.0001,
         prepare=prepare,
-        options=(
-            Option("rank", 8, "rank r of the direction update", minimum=1),
-            Option("alpha", 8.0, "scale alpha (the update is alpha/r B A)", positive=True),
-        ),
+        config=DoRAConfig,
+        order=16,
         label="DoRA",
         color="#b15928",
         merge=merge,

@@ -14,15 +14,32 @@ Trainable: ``2 D r + 12 L r^2`` + head: 21,504 on ViT-B/16 with r = 8 and 61,440
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from vptlab.methods import _hooks
-from vptlab.methods.base import FT_GRID, TRAINS_ATTR, Method, freeze, register, unfreeze_head
-from vptlab.methods.options import Option
+from vptlab.methods.base import (
+    FT_GRID,
+    TRAINS_ATTR,
+    Method,
+    MethodConfig,
+    at_least,
+    freeze,
+    option,
+    positive,
+    register,
+    unfreeze_head,
+)
 
 ATTR = "fact"  # the per-layer cores on each weight's Linear, and the shared factors on the model
+
+
+@dataclass(frozen=True)
+class FacTConfig(MethodConfig):
+    rank: int = option(8, help="tensor-train rank r", check=at_least(1))
+    scale: float = option(1.0, help="scale s of the increments", check=positive)
 
 
 class Factors(nn.Module):
@@ -98,9 +115,9 @@ def merge(model: nn.Module) -> None:
     delattr(model, ATTR)
 
 
-def prepare(model: nn.Module, cfg: object) -> None:
+def prepare(model: nn.Module, options: FacTConfig) -> None:
     freeze(model)
-    attach_fact(model, cfg.option("rank"), cfg.option("scale"))
+    attach_fact(model, options.rank, options.scale)
     unfreeze_head(model)
 
 
@@ -115,10 +132,8 @@ FACT = register(
         default_lr=0.005,
         default_wd=0.0001,
         prepare=prepare,
-        options=(
-            Option("rank", 8, "tensor-train rank r", minimum=1),
-            Option("scale", 1.0, "scale s of the increments", positive=True),
-        ),
+        config=FacTConfig,
+        order=13,
         label="FacT-TT",
         color="#6a3d9a",
         merge=merge,

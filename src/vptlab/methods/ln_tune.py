@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from vptlab.methods.base import FT_GRID, Method, freeze, register, unfreeze_head
+from vptlab.methods.base import FT_GRID, Method, NoOptions, freeze, register, unfreeze_head
 
 
 def unfreeze_layernorms(model: nn.Module) -> None:
@@ -18,7 +18,7 @@ def unfreeze_layernorms(model: nn.Module) -> None:
                 p.requires_grad_(True)
 
 
-def prepare(model: nn.Module, cfg: object) -> None:
+def prepare(model: nn.Module, options: NoOptions) -> None:
     freeze(model)
     unfreeze_layernorms(model)
     unfreeze_head(model)
@@ -35,6 +35,7 @@ LN_TUNE = register(
         default_lr=0.005,
         default_wd=0.0001,
         prepare=prepare,
+        order=17,
         label="LN-tune",
         color="#b2df8a",
     )

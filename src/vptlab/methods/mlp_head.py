@@ -12,11 +12,25 @@ Trained with the linear probe's optimiser and grid (SGD, the VPT grid), as VPT d
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from torch import nn
 
-from vptlab.methods.base import PROMPT_GRID, TRAINS_ATTR, Method, freeze, register
-from vptlab.methods.options import Option
+from vptlab.methods.base import (
+    PROMPT_GRID,
+    TRAINS_ATTR,
+    Method,
+    MethodConfig,
+    at_least,
+    freeze,
+    option,
+    register,
+)
+
+
+@dataclass(frozen=True)
+class MlpHeadConfig(MethodConfig):
+    layers: int = option(3, help="k, the number of linear layers of the head", check=at_least(1))
 
 
 def mlp_head(dim: int, num_classes: int, layers: int, dropout: float = 0.1) -> nn.Sequential:
@@ -43,9 +57,9 @@ def attach_mlp_head(model: nn.Module, layers: int) -> None:
     model.head = head.to(device=ref.device, dtype=ref.dtype)
 
 
-def prepare(model: nn.Module, cfg: object) -> None:
+def prepare(model: nn.Module, options: MlpHeadConfig) -> None:
     freeze(model)
-    attach_mlp_head(model, cfg.option("layers"))
+    attach_mlp_head(model, options.layers)
     for p in model.head.parameters():
         p.requires_grad_(True)
 
@@ -61,7 +75,8 @@ MLP_HEAD = register(
         default_lr=0.25,
         default_wd=0.0001,
         prepare=prepare,
-        options=(Option("layers", 3, "k, the number of linear layers of the head", minimum=1),),
+        config=MlpHeadConfig,
+        order=19,
         label="Mlp-k",
         color="#cab2d6",
     )

@@ -7,11 +7,26 @@ Trainable for k = 1 on ViT-B/16: one block (7,087,872) + final norm (1,536) = 7,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import nn
 
 from vptlab.errors import UserError
-from vptlab.methods.base import PROMPT_GRID, Method, freeze, register, unfreeze_head
-from vptlab.methods.options import Option
+from vptlab.methods.base import (
+    PROMPT_GRID,
+    Method,
+    MethodConfig,
+    at_least,
+    freeze,
+    option,
+    register,
+    unfreeze_head,
+)
+
+
+@dataclass(frozen=True)
+class PartialKConfig(MethodConfig):
+    k: int = option(1, help="number of last blocks that train", check=at_least(1))
 
 
 def unfreeze_last_blocks(model: nn.Module, k: int) -> None:
@@ -23,9 +38,9 @@ def unfreeze_last_blocks(model: nn.Module, k: int) -> None:
             p.requires_grad_(True)
 
 
-def prepare(model: nn.Module, cfg: object) -> None:
+def prepare(model: nn.Module, options: PartialKConfig) -> None:
     freeze(model)
-    unfreeze_last_blocks(model, cfg.option("k"))
+    unfreeze_last_blocks(model, options.k)
     unfreeze_head(model)
 
 
@@ -40,7 +55,8 @@ PARTIAL_K = register(
         default_lr=0.25,
         default_wd=0.0001,
         prepare=prepare,
-        options=(Option("k", 1, "number of last blocks that train", minimum=1),),
+        config=PartialKConfig,
+        order=18,
         label="Partial-k",
         color="#fb9a99",
     )

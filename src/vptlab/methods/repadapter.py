@@ -14,15 +14,33 @@ g = 2.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from vptlab.errors import UserError
 from vptlab.methods import _hooks
-from vptlab.methods.base import FT_GRID, Method, freeze, register, unfreeze_head
-from vptlab.methods.options import Option
+from vptlab.methods.base import (
+    FT_GRID,
+    Method,
+    MethodConfig,
+    at_least,
+    freeze,
+    option,
+    positive,
+    register,
+    unfreeze_head,
+)
 
 ATTR = "repadapter"
+
+
+@dataclass(frozen=True)
+class RepAdapterConfig(MethodConfig):
+    bottleneck: int = option(8, help="bottleneck width r", check=at_least(1))
+    groups: int = option(2, help="groups g of the up-projection", check=at_least(1))
+    scale: float = option(1.0, help="scale s of the adapter", check=positive)
 
 
 class RepAdapter(nn.Module):
@@ -85,9 +103,9 @@ def merge(model: nn.Module) -> None:
                 linear.bias.copy_(bias)
 
 
-def prepare(model: nn.Module, cfg: object) -> None:
+def prepare(model: nn.Module, options: RepAdapterConfig) -> None:
     freeze(model)
-    attach_repadapter(model, cfg.option("bottleneck"), cfg.option("groups"), cfg.option("scale"))
+    attach_repadapter(model, options.bottleneck, options.groups, options.scale)
     unfreeze_head(model)
 
 
@@ -102,11 +120,8 @@ REPADAPTER = register(
         default_lr=0.005,
         default_wd=0.0001,
         prepare=prepare,
-        options=(
-            Option("bottleneck", 8, "bottleneck width r", minimum=1),
-            Option("groups", 2, "groups g of the up-projection", minimum=1),
-            Option("scale", 1.0, "scale s of the adapter", positive=True),
-        ),
+        config=RepAdapterConfig,
+        order=15,
         label="RepAdapter",
         color="#e31a1c",
         merge=merge,

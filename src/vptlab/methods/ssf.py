@@ -17,7 +17,7 @@ from torch import nn
 
 from vptlab.errors import UserError
 from vptlab.methods import _hooks
-from vptlab.methods.base import FT_GRID, Method, freeze, register, unfreeze_head
+from vptlab.methods.base import FT_GRID, Method, NoOptions, freeze, register, unfreeze_head
 
 ATTR = "ssf"
 
@@ -79,7 +79,7 @@ def _fold(op: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
         op.bias.mul_(scale).add_(shift)
 
 
-def prepare(model: nn.Module, cfg: object) -> None:
+def prepare(model: nn.Module, options: NoOptions) -> None:
     freeze(model)
     attach_ssf(model)
     unfreeze_head(model)
@@ -96,6 +96,7 @@ SSF = register(
         default_lr=0.005,
         default_wd=0.0001,
         prepare=prepare,
+        order=12,
         label="SSF",
         color="#33a02c",
         merge=merge,
