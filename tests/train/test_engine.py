@@ -189,3 +189,17 @@ def test_observers_see_every_run_of_a_grid_pass(tiny_cfg, toy_task, tmp_path):
         ("end", "a", "ok"),
     ]
     assert ("end", "b", "diverged") in recorder.seen
+
+
+def test_a_pass_whose_runs_stopped_at_different_places_starts_over(tiny_cfg, toy_task, tmp_path):
+    cfgs = [tiny_cfg("linear", lr=lr) for lr in (0.5, 5.0)]
+    whole = train_linear_grid(cfgs, [tmp_path / "whole0", tmp_path / "whole1"], task_data=toy_task)
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    opts = TrainOptions.make("cpu", progress=False, should_interrupt=_stop_after(3))
+    train_linear_grid(cfgs, dirs, task_data=toy_task, options=opts)
+    (dirs[1] / "checkpoint.pt").unlink()  # one run lost its place: the pass cannot share one position
+    recorder = Recorder()
+    rest = train_linear_grid(cfgs, dirs, task_data=toy_task, options=TrainOptions.make("cpu", recorder))
+    assert ("start", "a", 0) in recorder.seen and ("start", "b", 0) in recorder.seen
+    for i in range(2):
+        _same_run(dirs[i], tmp_path / f"whole{i}", rest[i], whole[i])
