@@ -55,8 +55,16 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_uninterrupted_result(
 ):
     cfg = tiny_cfg(method, epochs=3, backbone_dropout=0.1 if method == "full" else None)
     whole = train_run(cfg, tmp_path / "whole", task_data=toy_task)
-    stopped = train_run(cfg, tmp_path / "split", task_data=toy_task, should_interrupt=_stop_after(after))
+    saved = []
+
+    class Saved(RunEvents):
+        def checkpoint_saved(self, run_dir: Path, path: Path, epochs_done: int) -> None:
+            saved.append((path.name, epochs_done))
+
+    stopped = train_run(cfg, tmp_path / "split", task_data=toy_task, should_interrupt=_stop_after(after),
+                        events=Saved())  # fmt: skip
     assert stopped["status"] == "partial" and stopped["epochs_done"] == (after - 1) // 4
+    assert saved == [("checkpoint.pt", stopped["epochs_done"])]
     state = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)
     where = divmod(after, 4) if after % 4 else (after // 4 - 1, 4)  # (epoch, steps done in it)
     assert (state["epoch"], state["step"]) == where
