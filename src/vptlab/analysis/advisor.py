@@ -141,6 +141,9 @@ class Advice:
     quick: dict[str, dict] | None = None
     recommendation: str = "undetermined"
     basis: str = ""
+    evidence: str = ""  # where the signals' held-out accuracies come from
+    signals: list[dict] = field(default_factory=list)  # each signal: label, prediction, P(VPT), accuracy
+    ranking: list[dict] = field(default_factory=list)  # every method the study ran, best first
 
     @property
     def quadrant(self) -> str:
@@ -161,8 +164,29 @@ class Advice:
             f"- paper's rule: {self.rule.recommend} [{self.rule.confidence}]: "
             + "; ".join(self.rule.reasons),
         ]
-        lines += self._model_lines() + self._quick_lines()
+        lines += self._model_lines() + self._quick_lines() + self._signal_lines() + self._ranking_lines()
         return "\n".join(lines)
+
+    def _signal_lines(self) -> list[str]:
+        if not self.signals:
+            return []
+        out = [f"- signals, held-out accuracy on {self.evidence} (95% Wilson interval):"]
+        for sig in self.signals:
+            p = f", P(VPT) {sig['p_vpt']:.2f}" if sig.get("p_vpt") is not None else ""
+            out.append(f"  - {sig['label']}: says {sig['prediction']}{p}; right in {sig['accuracy']}")
+        return out
+
+    def _ranking_lines(self) -> list[str]:
+        if not self.ranking:
+            return []
+        out = [f"- methods ranked on the study's {self.ranking[0]['tasks']} {self.objective} task(s) "
+               "(mean rank of mean test top-1 per task and regime, 1 = best):"]  # fmt: skip
+        for r in self.ranking:
+            out.append(
+                f"  - {r['method']}: mean rank {r['mean_rank']:.2f} over {r['comparisons']} comparisons, "
+                f"best in {r['wins']}, mean test top-1 {r['mean_top1']:.1f}%"
+            )
+        return out
 
     def _model_lines(self) -> list[str]:
         if self.model is None:
@@ -306,7 +330,133 @@ def advise(
         _apply_model(advice, load_study_results(study), study_fids)
     if quick:
         advice.quick = _quick(source, task, backbone, checkpoint, quick_epochs, quick_dir, device)
-    return decide(advice)
+    decide(advice)
+    _apply_signals(advice, images, extractor, pretrain, features, backbone, checkpoint, study, device)
+    if study:
+        advice.ranking = rank_methods(load_study_results(study), objective)
+    return advice
+
+
+def _apply_signals(
+    advice, images, extractor, pretrain, features, backbone, checkpoint, study, device
+) -> None:
+    """Rest the recommendation on the signal with the best held-out accuracy on the evidence (the study, or the
+    bundled demo study for vptlab-tiny); "not enough evidence" when none beats the majority baseline."""
+    from vptlab.analysis.features import BackboneFeatures
+    from vptlab.analysis.fid import fid_from_stats, stats_from_features
+    from vptlab.analysis.signals import Row, evaluate, signal_rows
+    from vptlab.analysis.task_fid import TINY
+    from vptlab.analysis.transfer import all_scores
+
+    bx = extractor if features == "backbone" else BackboneFeatures(backbone, checkpoint, device)
+    if study:
+        rows, source = signal_rows(
+            study, device=device, extractor=bx, pretrain=pretrain if bx is extractor else None
+        )
+    elif backbone == TINY and checkpoint is None:
+        rows, source = signal_rows("prior")
+    else:
+        return
+    ev = evaluate(rows, source)
+    feats = bx(images.images)
+    scores, _ = all_scores(feats, images.labels)
+    fid = advice.fid
+    if features != "backbone":
+        from vptlab.analysis.task_fid import pretraining_stats
+
+        fid = fid_from_stats(stats_from_features(feats), pretraining_stats(backbone, bx))
+    query = Row(
+        advice.data, "query", advice.objective, advice.train_size, "tie", False, math.nan, fid, scores
+    )
+    if advice.quick and all(advice.quick[m].get("val_top1") is not None for m in advice.quick):
+        ft, vpt = (advice.quick[m]["val_top1"] for m in advice.quick)
+        query.quick = {e: vpt - ft for r in rows for e in r.quick}
+    advice.evidence = f"{source} ({ev.scored} clear comparisons, {len({r.task for r in rows})} tasks)"
+    fits = {}
+    for res in sorted(ev.results, key=lambda r: -(r.overall.rate if r.overall.n else -1)):
+        if not res.signal.available(query) or not res.overall.n:
+            continue
+        predictor = res.signal.fit([r for r in rows if r.winner != "tie" and res.signal.available(r)])
+        if predictor is None:
+            continue
+        fits[res.signal.name] = predictor(query)
+        advice.signals.append(
+            {
+                "signal": res.signal.name,
+                "label": res.signal.label,
+                "prediction": fits[res.signal.name][0],
+                "p_vpt": fits[res.signal.name][1],
+                "accuracy": _held_out(res.overall),
+                "beats_baseline": ev.beats_baseline(res),
+            }
+        )
+    advice.signals.append(
+        {
+            "signal": "majority",
+            "label": f"majority baseline (always {ev.baseline_winner})",
+            "prediction": ev.baseline_winner,
+            "p_vpt": None,
+            "accuracy": _held_out(ev.baseline),
+            "beats_baseline": False,
+        }
+    )
+    best = ev.best(lambda sig: sig.name in fits)
+    if best is not None and ev.beats_baseline(best):
+        advice.recommendation = fits[best.signal.name][0]
+        advice.basis = (
+            f"{best.signal.label}: this signal picked the winner in {best.overall.k} of {best.overall.n} "
+            f"held-out comparisons ({100 * best.overall.rate:.0f}%, 95% CI {100 * best.overall.low:.0f}-"
+            f"{100 * best.overall.high:.0f}%) on {source}; always {ev.baseline_winner}: "
+            f"{ev.baseline.k} of {ev.baseline.n}"
+        )
+    else:
+        advice.basis = (
+            f"not enough evidence: no signal beat always {ev.baseline_winner} ({ev.baseline.k} of "
+            f"{ev.baseline.n} held-out comparisons) on {source}; the paper's rule says {advice.rule.recommend}"
+        )
+        advice.recommendation = "not enough evidence"
+
+
+def _held_out(acc) -> str:
+    return f"{acc.k} of {acc.n} held-out comparisons ({acc.text()})"
+
+
+def rank_methods(results: list[dict], objective: str) -> list[dict]:
+    """Every method with final runs, ranked by its mean rank over the study's (task, regime) groups of this
+    objective (only groups where at least two methods ran)."""
+    from collections import defaultdict
+
+    from vptlab.analysis.results import final_cells
+
+    groups: dict[tuple, list] = defaultdict(list)
+    for c in final_cells(results):
+        if c.objective == objective:
+            groups[(c.task, c.regime)].append(c)
+    ranks: dict[str, list[float]] = defaultdict(list)
+    wins: dict[str, int] = defaultdict(int)
+    accs: dict[str, list[float]] = defaultdict(list)
+    tasks = set()
+    for key, cells in groups.items():
+        if len(cells) < 2:
+            continue
+        tasks.add(key[0])
+        order = sorted(cells, key=lambda c: -c.mean)
+        wins[order[0].method] += 1
+        for i, c in enumerate(order, start=1):
+            ranks[c.method].append(i)
+            accs[c.method].append(c.mean)
+    out = [
+        {
+            "method": m,
+            "mean_rank": float(np.mean(r)),
+            "comparisons": len(r),
+            "wins": wins[m],
+            "mean_top1": float(np.mean(accs[m])),
+            "tasks": len(tasks),
+        }
+        for m, r in ranks.items()
+    ]
+    return sorted(out, key=lambda d: (d["mean_rank"], -d["mean_top1"]))
 
 
 def load_study_results(study: str | Path) -> list[dict]:

@@ -3,8 +3,9 @@
 One sample per (task, regime) the study compared (FT and VPT final runs, the task's FID known): the outcome is
 whether VPT's mean test top-1 beat FT's (ties left out).  Features: FID, objective (structured = 1) and log10 of
 the training-set size; each is standardised, and one that did not vary in the study is dropped (and reported as
-constant).  The fit is L2-regularised (strength ``L2``, intercept free) by Newton's method in numpy: small
-studies separate perfectly and an unregularised fit would run off to infinity.  The model reports where a query
+constant).  The fit is scikit-learn's L2-regularised logistic regression (strength ``L2``, i.e. ``C = 1/L2``;
+lbfgs leaves the intercept unpenalised): small studies separate perfectly and an unregularised fit would run off
+to infinity.  The model reports where a query
 lies outside what it was fitted on, so nobody extrapolates from it silently.
 """
 
@@ -101,7 +102,7 @@ def fit_study_model(samples: list[Sample], l2: float = L2) -> tuple[StudyModel |
     keep = [i for i in range(x.shape[1]) if np.ptp(x[:, i]) > 0]
     center, scale = x[:, keep].mean(axis=0), x[:, keep].std(axis=0)
     z = (x[:, keep] - center) / scale
-    w = _newton_logistic(np.column_stack([np.ones(len(z)), z]), y, l2)
+    w = _fit_logistic(z, y, l2)
     constant = {FEATURES[i]: float(x[0, i]) for i in range(x.shape[1]) if i not in keep}
     model = StudyModel(
         tuple(FEATURES[i] for i in keep),
@@ -115,20 +116,12 @@ def fit_study_model(samples: list[Sample], l2: float = L2) -> tuple[StudyModel |
     return model, ""
 
 
-def _newton_logistic(x: np.ndarray, y: np.ndarray, l2: float, iters: int = 100) -> np.ndarray:
-    """Minimise the logistic loss + l2/2 |w|^2 (intercept not penalised) by Newton's method."""
-    w = np.zeros(x.shape[1])
-    penalty = np.full(x.shape[1], l2)
-    penalty[0] = 0.0
-    for _ in range(iters):
-        p = _sigmoid(x @ w)
-        grad = x.T @ (p - y) + penalty * w
-        hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-10:
-            break
-    return w
+def _fit_logistic(z: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
+    """Minimise the logistic loss + l2/2 |w|^2 (intercept not penalised): [intercept, *weights]."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0 / l2, tol=1e-10, max_iter=1000).fit(z, y.astype(int))
+    return np.concatenate([model.intercept_, model.coef_[0]])
 
 
 def study_samples(results: list[dict], fids: dict[str, float]) -> list[Sample]:

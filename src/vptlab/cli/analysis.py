@@ -103,11 +103,16 @@ def _register_advise(sub: argparse._SubParsersAction) -> None:
             "synthetic:TASK) from its FID to the pretraining data, its objective and its size."
         ),
     )
-    p.add_argument("data", help="the data: an image folder, vtab1k:ROOT/TASK or synthetic:TASK")
+    p.add_argument("data", nargs="?", help="the data: an image folder, vtab1k:ROOT/TASK or synthetic:TASK")
     p.add_argument(
         "--objective",
-        required=True,
         help="classification (like the pretraining task) or structured (counting, distance, orientation...)",
+    )
+    p.add_argument(
+        "--evaluate",
+        metavar="STUDY",
+        help="instead: the leave-one-task-out accuracy of every advisor signal on a finished study folder (or "
+        "a comparisons .csv it wrote; 'prior' for the bundled demo study)",
     )
     p.add_argument("--study", help="a finished study folder: fit a model on its FT-vs-VPT results")
     p.add_argument(
@@ -129,6 +134,10 @@ def _register_advise(sub: argparse._SubParsersAction) -> None:
 def run_advise(args: argparse.Namespace) -> int:
     """Print the recommendation and its evidence (text or JSON)."""
     check_device(args.device)
+    if args.evaluate:
+        return _run_evaluate(args)
+    if not args.data or not args.objective:
+        raise UserError("give DATA and --objective (or --evaluate STUDY)")
     from vptlab.analysis.advisor import advise
 
     advice = advise(
@@ -147,6 +156,15 @@ def run_advise(args: argparse.Namespace) -> int:
         device=args.device,
     )
     print(json.dumps(advice.to_dict(), indent=2) if args.json else advice.to_markdown())
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from vptlab.analysis.signals import evaluate, evaluation_dict, signal_rows
+
+    rows, source = signal_rows(args.evaluate, device=args.device)
+    ev = evaluate(rows, source)
+    print(json.dumps(evaluation_dict(ev), indent=2) if args.json else ev.to_markdown())
     return 0
 
 
