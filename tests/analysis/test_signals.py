@@ -156,3 +156,34 @@ def test_study_rows_read_winners_clear_gaps_and_quick_budgets(tmp_path):
     assert b.quick == {}
     with pytest.raises(UserError, match="no such folder"):
         study_rows(tmp_path / "missing", features=False)
+
+
+def test_cli_evaluate_prints_every_signal_with_ci_and_cost(tmp_path, capsys):
+    from vptlab.cli import main
+
+    rows = _rows()
+    for r in rows:
+        r.seconds = {"fid": 1.5}
+        r.quick_seconds = {1: 4.0}
+    save_rows(rows, tmp_path / "c.csv")
+    assert main(["advise", "--evaluate", str(tmp_path / "c.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "| paper's rule (FID threshold x objective) (beats baseline) | 5/6 = 83% [44, 97] |" in out
+    assert "| quick head-to-head, 1 epoch(s) | 3/6 = 50%" in out and "| 4.00 |" in out
+    assert "majority baseline: always FT | 4/6 = 67%" in out
+    assert main(["advise", "--evaluate", str(tmp_path / "c.csv"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    rule = next(s for s in data["signals"] if s["name"] == "rule")
+    assert rule["accuracy"]["k"] == 5 and rule["accuracy"]["ci_method"] == "wilson"
+    assert main(["advise", "--evaluate", str(tmp_path / "nothing")]) == 2
+    assert main(["advise"]) == 2
+    assert "give DATA and --objective" in capsys.readouterr().err
+
+
+def test_prior_ships_with_the_package():
+    from vptlab.analysis.signals import prior_rows
+
+    rows = prior_rows()
+    assert len({r.task for r in rows}) == 11 and all(r.scores for r in rows)
+    ev = evaluate(rows, "prior")
+    assert ev.scored > 0 and all(r.overall.n <= ev.scored for r in ev.results)

@@ -556,15 +556,28 @@ def signal_rows(
     if extractor is None:
         extractor = _study_extractor(path, device)
     cache = path / CACHE.replace(".csv", f"-{_safe_key(extractor.key)}.csv")
-    if cache.is_file():
-        cached = load_rows(cache)
-        if [(r.task, r.regime, r.winner, r.clear, round(r.gap, 6)) for r in cached] == [
-            (r.task, r.regime, r.winner, r.clear, round(r.gap, 6)) for r in rows
-        ]:
-            return cached, str(path)
-    rows = study_rows(path, device=device, extractor=extractor, pretrain=pretrain)
+    cached = {(r.task, r.regime): r for r in load_rows(cache)} if cache.is_file() else {}
+    todo = []
+    for row in rows:  # features are kept per comparison: a study that grew only computes its new ones
+        old = cached.get((row.task, row.regime))
+        if old is not None and old.scores and math.isfinite(old.seconds.get("features", math.nan)):
+            row.fid, row.scores = old.fid, old.scores
+            row.seconds = {**old.seconds, **row.seconds}
+        else:
+            todo.append(row)
+    if todo:
+        results = _load(path)
+        _add_features(
+            todo, results, device, extractor, pretrain, known=rows, save=lambda: save_rows(rows, cache)
+        )
     save_rows(rows, cache)
     return rows, str(path)
+
+
+def _load(study: Path) -> list[dict]:
+    from vptlab.analysis.advisor import load_study_results
+
+    return load_study_results(study)
 
 
 def _safe_key(key: str) -> str:
@@ -670,7 +683,7 @@ def _epoch_lines(run_dir: Path) -> list[dict]:
     return out
 
 
-def _add_features(rows, results, device, extractor, pretrain) -> None:
+def _add_features(rows, results, device, extractor, pretrain, known=(), save=None) -> None:
     """FID (per task, final training set) and the transferability scores (per task and regime), timed."""
     from vptlab._progress import progress
     from vptlab.analysis.features import BackboneFeatures
@@ -695,7 +708,10 @@ def _add_features(rows, results, device, extractor, pretrain) -> None:
         except UserError:
             pretrain = None  # no pretraining statistics for this backbone: no FID, the scores still work
     size = extractor.image_size
-    task_fid: dict[str, tuple[float, float]] = {}
+    task_fid = {
+        r.task: (r.fid, r.seconds["fid"]) for r in known if math.isfinite(r.fid) and "fid" in r.seconds
+    }
+    standard: dict[str, np.ndarray] = {}
     for row in progress(rows, desc="advisor features", unit="comparison"):
         cfg = runs.get((row.task, row.regime), any_cfg)
         split_seed = cfg.get("split_seed", 0)
@@ -707,12 +723,20 @@ def _add_features(rows, results, device, extractor, pretrain) -> None:
         )  # fmt: skip
         feats = extractor(data.train.images)
         row.seconds["features"] = time.perf_counter() - start
+        if row.regime == "standard":
+            standard[row.task] = (feats, row.seconds["features"])
         row.scores, secs = all_scores(feats, data.train.labels)
         row.seconds.update(secs)
         if pretrain is not None and row.task not in task_fid:
             start = time.perf_counter()
-            std = load_task(cfg.get("data", "synthetic"), row.task, stage="final", image_size=size)
-            fid = fid_from_stats(stats_from_features(extractor(std.train.images)), pretrain)
-            task_fid[row.task] = (fid, time.perf_counter() - start)
+            if row.task in standard:  # the standard regime's training set is the FID's: reuse its features
+                feats, spent = standard[row.task]
+            else:
+                std = load_task(cfg.get("data", "synthetic"), row.task, stage="final", image_size=size)
+                feats, spent = extractor(std.train.images), 0.0
+            fid = fid_from_stats(stats_from_features(feats), pretrain)
+            task_fid[row.task] = (fid, time.perf_counter() - start + spent)
         if row.task in task_fid:
             row.fid, row.seconds["fid"] = task_fid[row.task]
+        if save is not None:
+            save()

@@ -6,7 +6,7 @@ and integer labels ``y``.  Higher means the frozen features suit the task better
 - :func:`logme` - LogME (You et al., ICML 2021): for each class, the log marginal evidence of a Bayesian linear
   model ``y_k = f w + e`` with prior ``w ~ N(0, I/alpha)`` and noise ``e ~ N(0, I/beta)``, maximised over
   ``alpha, beta`` by the paper's fixed-point iteration on the SVD of ``f`` (its Algorithm 1), divided by ``n`` and
-  averaged over classes.
+  averaged over classes (alpha and beta kept within ``BOUNDS``).
 - :func:`h_score` - H-score (Bao et al., ICIP 2019): ``tr(cov(f)^-1 cov(E[f | y]))``, the between-class share of
   the feature covariance (the inverse is a pseudo-inverse: few-shot tasks have fewer images than dimensions).
 - :func:`knn_accuracy` - leave-one-out k-nearest-neighbour accuracy (%) on the standardised features.
@@ -31,6 +31,8 @@ SCORE_LABELS = {
     "linear_probe": "linear-probe accuracy",
 }
 KNN_K = 5
+BOUNDS = (1e-10, 1e10)  # LogME's alpha and beta: few images in many dimensions can fit a target exactly, and
+# then the evidence grows without bound as the noise precision beta does
 PROBE_FOLDS = 3
 
 
@@ -63,13 +65,14 @@ def _logme_one(u: np.ndarray, s2: np.ndarray, n: int, d: int, t: np.ndarray, ite
     """Maximised evidence / n for one target, by the fixed point on the SVD (``u`` left vectors, ``s2`` sigma^2)."""
     z = u.T @ t  # the target in the basis of f's left singular vectors
     z2 = z**2
-    t_out = float(t @ t - z2.sum())  # the part of t outside f's column space
+    t_out = max(float(t @ t - z2.sum()), 0.0)  # the part of t outside f's column space
     alpha, beta = 1.0, 1.0
     for _ in range(iters):
         gamma = float(np.sum(beta * s2 / (alpha + beta * s2)))
         m2 = float(np.sum(beta**2 * s2 * z2 / (alpha + beta * s2) ** 2))  # |m|^2
         res2 = float(np.sum((alpha / (alpha + beta * s2)) ** 2 * z2)) + t_out  # |f m - t|^2
-        new_alpha, new_beta = gamma / max(m2, 1e-300), (n - gamma) / max(res2, 1e-300)
+        new_alpha = min(max(gamma / max(m2, 1e-300), BOUNDS[0]), BOUNDS[1])
+        new_beta = min(max((n - gamma) / max(res2, 1e-300), BOUNDS[0]), BOUNDS[1])
         done = abs(new_alpha - alpha) / alpha < 1e-6 and abs(new_beta - beta) / beta < 1e-6
         alpha, beta = new_alpha, new_beta
         if done:

@@ -120,6 +120,9 @@ def _fit_logistic(z: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
     """Minimise the logistic loss + l2/2 |w|^2 (intercept not penalised): [intercept, *weights]."""
     from sklearn.linear_model import LogisticRegression
 
+    if z.shape[1] == 0:  # nothing varied: the intercept alone, the log-odds of the observed rate
+        p = float(np.mean(y))
+        return np.array([math.log(p / (1 - p))])
     model = LogisticRegression(C=1.0 / l2, tol=1e-10, max_iter=1000).fit(z, y.astype(int))
     return np.concatenate([model.intercept_, model.coef_[0]])
 

@@ -24,8 +24,32 @@ def build_sections(study: Study, opts: ReportOptions) -> list[Section]:
         data_size(study),
         one_shot(study),
         attention_section(study, opts),
+        advisor_section(study),
         notes(study, opts),
     ]
+
+
+def advisor_section(study: Study) -> Section:
+    """How far to trust the advisor: the saved leave-one-task-out evaluation (``vptlab advise --evaluate``)."""
+    from vptlab.analysis.signals import CACHE, evaluate, evaluation_markdown, load_rows
+
+    s = Section("How far to trust the advisor")
+    saved = sorted(study.root.glob(CACHE.replace(".csv", "-*.csv")))
+    if not saved:
+        s.p(f"Run `vptlab advise --evaluate {study.root}` to measure every advisor signal on this study.")
+        return s
+    for path in saved:
+        try:
+            rows = load_rows(path)
+        except UserError as err:
+            s.p(f"`{path.name}` could not be read: {err}")
+            continue
+        text = evaluation_markdown(evaluate(rows, path.name))
+        head, _, rest = text.partition("\n\n")
+        s.p(head)
+        for block in rest.split("\n\n"):
+            (s.table if block.startswith("|") else s.p)(block)
+    return s
 
 
 # --- what the study ran -------------------------------------------------------------------------------------
