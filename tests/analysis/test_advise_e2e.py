@@ -90,9 +90,20 @@ def test_advise_with_a_study_model(setup):
     assert advice.threshold_source == "median FID of the study's 6 tasks"
     assert advice.model is not None and advice.model.n_tasks == 6
     assert 0.0 <= advice.model_p <= 1.0
-    assert advice.recommendation in ("VPT", "FT")
+    assert advice.recommendation in ("VPT", "FT", "not enough evidence")
     text = advice.to_markdown()
     assert text.startswith("Recommendation: ") and "logistic regression on 6 comparisons over 6 tasks" in text
+    # the verdict rests on the signal measured best on the study, and says how often it was right
+    names = [s["signal"] for s in advice.signals]
+    assert {"rule", "winmodel", "logme", "h_score", "knn", "linear_probe", "majority"} <= set(names)
+    if advice.recommendation == "not enough evidence":
+        assert "no signal beat always" in advice.basis
+    else:
+        assert "this signal picked the winner in" in advice.basis and "held-out comparisons" in advice.basis
+    assert "held-out comparisons" in text
+    # every method the study ran is ranked (here FT and VPT-deep over the 6 classification tasks)
+    assert {r["method"] for r in advice.ranking} == {"full", "vpt-deep"}
+    assert advice.ranking[0]["tasks"] == 6 and "methods ranked" in text
 
 
 def test_advise_without_threshold_is_honest_about_it(setup):

@@ -187,3 +187,13 @@ def test_prior_ships_with_the_package():
     assert len({r.task for r in rows}) == 11 and all(r.scores for r in rows)
     ev = evaluate(rows, "prior")
     assert ev.scored > 0 and all(r.overall.n <= ev.scored for r in ev.results)
+
+
+def test_fitted_on_another_study_tests_every_row():
+    other = [Row(f"o{i}", "standard", "classification", 1000, w, True, 1.0, f) for i, (f, w) in
+             enumerate([(10.0, "VPT"), (20.0, "VPT"), (50.0, "FT"), (60.0, "FT")])]  # fmt: skip
+    ev = evaluate(_rows(), "hand", fit_rows=other)  # threshold: the other study's median FID, 35
+    rule = next(r for r in ev.results if r.signal.name == "rule")
+    # t0 10 VPT ok, t1 20 VPT ok, t3 40 FT ok, t4 ok, t5 ok, t6 15 -> VPT wrong (t2 not clear)
+    assert (rule.overall.k, rule.overall.n) == (5, 6)
+    assert "fitted on other and tested" in ev.to_markdown()

@@ -301,6 +301,7 @@ class Evaluation:
     baseline: Accuracy
     baseline_winner: str
     baseline_by_regime: dict[str, Accuracy]
+    fitted_on: str = ""  # "": leave-one-task-out; else each signal was fitted on this other study
 
     @property
     def scored(self) -> int:
@@ -324,15 +325,24 @@ def _finite(x: float) -> float:
     return x if math.isfinite(x) else 1e12
 
 
-def evaluate(rows: list[Row], source: str = "") -> Evaluation:
-    """Leave-one-task-out accuracy of every signal on ``rows`` (see the module docstring)."""
+def evaluate(rows: list[Row], source: str = "", fit_rows: list[Row] | None = None) -> Evaluation:
+    """Leave-one-task-out accuracy of every signal on ``rows`` (see the module docstring); with ``fit_rows``
+    (another study), each signal is fitted once on those and tested on every row of ``rows`` instead."""
     tasks = sorted({r.task for r in rows})
     signals = signals_for(rows)
     regimes = sorted({r.regime for r in rows}, key=_regime_key)
     results = []
     for sig in signals:
         preds = []
-        for task in tasks:
+        if fit_rows is not None:
+            train = [r for r in fit_rows if r.winner != "tie" and sig.available(r)]
+            predictor = sig.fit(train) if train else None
+            if predictor is not None:
+                preds = [(r, *predictor(r)) for r in rows if sig.available(r)]
+            tasks_loop: list[str] = []
+        else:
+            tasks_loop = tasks
+        for task in tasks_loop:
             train = [r for r in rows if r.task != task and r.winner != "tie" and sig.available(r)]
             test = [r for r in rows if r.task == task and sig.available(r)]
             if not test:
@@ -356,7 +366,9 @@ def evaluate(rows: list[Row], source: str = "") -> Evaluation:
     for g in regimes:
         sub = [r for r in scored if r.regime == g]
         base_by[g] = accuracy(sum(r.winner == winner for r in sub), len(sub))
-    return Evaluation(source, rows, results, base, winner, base_by)
+    return Evaluation(
+        source, rows, results, base, winner, base_by, fitted_on="" if fit_rows is None else "other"
+    )
 
 
 def _acc(preds: list[tuple[Row, str, float | None]]) -> Accuracy:
@@ -380,8 +392,13 @@ def _secs(x: float) -> str:
 def evaluation_markdown(ev: Evaluation) -> str:
     regimes = list(ev.baseline_by_regime)
     tasks = len({r.task for r in ev.rows})
+    how = (
+        f"Accuracy of the advisor's signals fitted on {ev.fitted_on} and tested"
+        if ev.fitted_on
+        else "Leave-one-task-out accuracy of the advisor's signals"
+    )
     lines = [
-        f"Leave-one-task-out accuracy of the advisor's signals on {ev.source or 'the study'}: "
+        f"{how} on {ev.source or 'the study'}: "
         f"{len(ev.rows)} FT-vs-VPT comparisons over {tasks} tasks, {ev.scored} with a clear gap "
         "(|gap| > std_FT + std_VPT; only those are scored). Accuracy k/n = % [95% Wilson interval]; "
         "seconds: median cost of the signal per comparison.",

@@ -114,6 +114,12 @@ def _register_advise(sub: argparse._SubParsersAction) -> None:
         help="instead: the leave-one-task-out accuracy of every advisor signal on a finished study folder (or "
         "a comparisons .csv it wrote; 'prior' for the bundled demo study)",
     )
+    p.add_argument(
+        "--fit-on",
+        metavar="STUDY",
+        help="with --evaluate: fit every signal on this other study (folder, .csv or 'prior') and test it on "
+        "all of STUDY's comparisons, instead of leave-one-task-out",
+    )
     p.add_argument("--study", help="a finished study folder: fit a model on its FT-vs-VPT results")
     p.add_argument(
         "--quick", action="store_true", help="also train FT and VPT briefly on the data and report both"
@@ -163,7 +169,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from vptlab.analysis.signals import evaluate, evaluation_dict, signal_rows
 
     rows, source = signal_rows(args.evaluate, device=args.device)
-    ev = evaluate(rows, source)
+    fit_rows = signal_rows(args.fit_on, device=args.device) if args.fit_on else None
+    ev = evaluate(rows, source, fit_rows=fit_rows[0] if fit_rows else None)
+    if fit_rows:
+        ev.fitted_on = fit_rows[1]
     print(json.dumps(evaluation_dict(ev), indent=2) if args.json else ev.to_markdown())
     return 0
 
