@@ -16,6 +16,11 @@ Evidence, in the order it is weighed:
 3. **A quick head-to-head** (``--quick``): FT and VPT-deep trained briefly at their default hyper-parameters on
    the data's own train split; validation and test accuracy are reported as measured.  Short and untuned, it is
    shown beside the verdict and never overrides it.
+4. **Measured signals** (:mod:`vptlab.analysis.signals`): every signal above plus transferability scores of the
+   frozen features is scored by leave-one-task-out on the study (or, for ``vptlab-tiny`` without ``--study``,
+   on the bundled demo study's comparisons).  The recommendation is the prediction of the signal with the best
+   held-out accuracy among those computable for this data, with that accuracy; "not enough evidence" when no
+   signal beats the majority baseline.  With ``--study``, every method the study ran is ranked as well.
 """
 
 from __future__ import annotations
