@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from vptlab.data import cache
+from vptlab.data import cache, notices
 from vptlab.data.base import IMAGENET_MEAN, IMAGENET_STD, ImageSet, TaskData, TaskInfo
 from vptlab.data.folders import parse_options, read_folder, saved_split_dir
 from vptlab.data.images import ImageList, check_interpolation
@@ -123,6 +123,7 @@ def load_task(
     record = _record(src, info, stage, split_seed, options, sel, extra)
     if src.kind == "synthetic":
         record["interpolation"] = None  # generated at image_size: nothing was resized
+    announce_record(record, cache_dir)
     return TaskData(info, sel.train, sel.val, sel.test, IMAGENET_MEAN, IMAGENET_STD, record)
 
 
@@ -167,7 +168,16 @@ def _record(
         "skipped": skipped[:MAX_SKIPPED_LISTED],
         **sel.record,
         **extra,
+        # every file not used: not images (folder sources) and unreadable images skipped
+        "dropped_files": list(extra.pop("not_images", [])) + skipped,
     }
+
+
+def announce_record(record: dict[str, Any], cache_dir: Any = None) -> None:
+    """Name on the console the files a load left out, and the notes about its split (once per process)."""
+    where = record.get("root") or record.get("source")
+    notices.announce(f"files in {where} not used", record.get("dropped_files", []), cache_dir=cache_dir)
+    notices.announce(f"{record.get('task')}: split notes", record.get("notes", []), cache_dir=cache_dir)
 
 
 # --- synthetic ---------------------------------------------------------------------------------------------
@@ -262,6 +272,8 @@ def _folder_pools(src: Source, task: str, options: LoadOptions) -> tuple[TaskInf
     extra = {
         "root": str(folder.root.resolve()),
         "classes": list(folder.classes),
+        "not_images": list(folder.dropped),
+        "notes": list(folder.notes),
         "split_files": str(split_dir),
         "partition": {
             "generated": folder.generated,
