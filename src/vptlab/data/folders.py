@@ -170,7 +170,9 @@ def _read_split_files(root: Path, options: FolderOptions) -> FolderTask:
     raise_problems(_empty_class_problems(splits["train"], len(classes), str(root / "train.txt")))
     options = _apply_meta(options, meta)
     notes = small_class_notes(splits, classes)
-    return FolderTask(_task_info(root, options, classes), classes, splits, False, root, options, (), tuple(notes))
+    return FolderTask(
+        _task_info(root, options, classes), classes, splits, False, root, options, (), tuple(notes)
+    )
 
 
 def partition(everything: ImageList, options: FolderOptions) -> dict[str, ImageList]:

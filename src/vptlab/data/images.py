@@ -23,8 +23,33 @@ from vptlab.errors import UserError
 
 # What vptlab reads (Pillow decodes these without optional plugins); anything else found where images are looked
 # for is named on the console, never silently dropped: UNSUPPORTED_IMAGE_EXTENSIONS with a hint to convert.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm")
-UNSUPPORTED_IMAGE_EXTENSIONS = (".heic", ".heif", ".avif", ".svg", ".psd", ".raw", ".cr2", ".nef", ".arw", ".dng", ".jxl")
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".gif",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".pnm",
+)
+UNSUPPORTED_IMAGE_EXTENSIONS = (
+    ".heic",
+    ".heif",
+    ".avif",
+    ".svg",
+    ".psd",
+    ".raw",
+    ".cr2",
+    ".nef",
+    ".arw",
+    ".dng",
+    ".jxl",
+)
 INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
@@ -169,7 +194,7 @@ def _gray(values: np.ndarray) -> np.ndarray:
 def _scale_integer(values: np.ndarray) -> np.ndarray:
     v = values.astype(np.int64)
     lo, hi = (int(v.min()), int(v.max())) if v.size else (0, 0)
-    if 0 <= lo and hi <= 65535:
+    if lo >= 0 and hi <= 65535:
         return np.rint(v / 257.0).astype(np.uint8)
     return _stretch(v.astype(np.float64), lo, hi)
 
@@ -177,7 +202,7 @@ def _scale_integer(values: np.ndarray) -> np.ndarray:
 def _scale_float(values: np.ndarray) -> np.ndarray:
     v = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
     lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
-    if 0.0 <= lo and hi <= 1.0:
+    if lo >= 0.0 and hi <= 1.0:
         return np.rint(v * 255.0).astype(np.uint8)
     return _stretch(v, lo, hi)
 

@@ -24,7 +24,14 @@ from vptlab.data.folders import parse_options, read_folder, saved_split_dir
 from vptlab.data.images import ImageList, check_interpolation
 from vptlab.data.splits import EXTRA, TRAIN, VAL, Pools, Selection, check_stage, origins, parse_regime, select
 from vptlab.data.tasks import vtab1k_tasks
-from vptlab.data.vtab1k import TASK_FILE, LoadOptions, find_tasks, has_split_files, is_vtab_root, vtab_pools
+from vptlab.data.vtab1k import (
+    LoadOptions,
+    find_tasks,
+    has_split_files,
+    has_vtab_split_files,
+    is_vtab_root,
+    vtab_pools,
+)
 from vptlab.errors import UserError
 
 SOURCE_FORMS = "'synthetic', 'vtab1k:ROOT', 'folder:PATH' or an existing path"
@@ -63,13 +70,51 @@ def parse_source(source: str | os.PathLike) -> Source:
         raise UserError(f"data source {text!r} not found; expected {SOURCE_FORMS}")
     if is_vtab_root(path):
         return Source("vtab1k", path)
-    if (
-        path.is_dir()
-        and has_split_files(path)
-        and (path.name in vtab1k_tasks() or (path / TASK_FILE).is_file())
+    if path.is_dir() and (
+        has_vtab_split_files(path) or (path.name in vtab1k_tasks() and has_split_files(path))
     ):
         return Source("vtab1k", path.parent)  # one task folder of a root
     return Source("folder", path)
+
+
+def resolve_task_source(data: str | os.PathLike, task: str | None = None) -> tuple[str, str]:
+    """One syntax for every command: ``(source, task)`` from ``ROOT`` + ``task``, or ``ROOT/TASK`` alone.
+
+    Accepted: ``synthetic`` + task or ``synthetic:TASK``; ``vtab1k:ROOT`` + task or ``vtab1k:ROOT/TASK`` (a folder
+    with split files); ``folder:PATH`` (its task is its name); a bare path (detected as in :func:`parse_source`).
+    A task given both ways must agree.  The returned source is canonical (``vtab1k:ROOT``), so both spellings
+    name the same run.
+    """
+    text = str(data).strip()
+    task = task or None
+    if text.startswith("synthetic:"):
+        return "synthetic", _agree(text, text.partition(":")[2], task)
+    if text == "synthetic":
+        if not task:
+            raise UserError(
+                "synthetic data needs a task: --task TASK or synthetic:TASK (see 'vptlab data list')"
+            )
+        return "synthetic", task
+    src = parse_source(text)
+    if src.kind == "vtab1k":
+        path = src.path
+        if task is None and has_split_files(path):  # vtab1k:ROOT/TASK
+            return f"vtab1k:{path.parent}", path.name
+        if has_split_files(path) and not is_vtab_root(path):
+            return f"vtab1k:{path.parent}", _agree(text, path.name, task)
+        if task is None:
+            names = ", ".join(t.name for t in list_tasks(str(src))) or "none"
+            raise UserError(f"{text} holds several tasks ({names}); pass --task TASK or use ROOT/TASK")
+        return str(src), task
+    if src.kind == "folder":
+        return str(src), task or ""
+    return str(src), task or ""
+
+
+def _agree(text: str, named: str, task: str | None) -> str:
+    if task is not None and task != named:
+        raise UserError(f"{text} names task {named!r} but --task is {task!r}; give one or make them agree")
+    return named
 
 
 def list_tasks(source: str | os.PathLike) -> list[TaskInfo]:
@@ -115,7 +160,7 @@ def load_task(
         info, pools, extra = _synthetic_pools(task, image_size, cache_dir)
     elif src.kind == "vtab1k":
         info, pools = vtab_pools(src.path, task, options)
-        extra = {"root": str(src.path.resolve())}
+        extra = {"root": str(src.path.resolve()), "notes": options.notes}
     else:
         info, pools, extra = _folder_pools(src, task, options)
     take = functools.partial(_take, cache_dir=cache_dir)
