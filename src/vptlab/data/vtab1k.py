@@ -310,7 +310,9 @@ def check_root(root: str | os.PathLike, task: str | None = None, *, images: bool
         known = {t.name for t in infos}
         for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if sub.name not in known:
-                report.notes.append(f"{sub}: ignored, not a VTAB-1k task folder (no train800.txt, val200.txt, ...)")
+                report.notes.append(
+                    f"{sub}: ignored, not a VTAB-1k task folder (no train800.txt, val200.txt, ...)"
+                )
         if not infos:
             report.problems.append(
                 f"{root}: no VTAB-1k task folders (expected <root>/<task>/train800.txt, ...)"
