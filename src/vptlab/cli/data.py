@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from vptlab._io import to_jsonable
-from vptlab.data import cache, folders, list_tasks, load_task, vtab1k
+from vptlab._io import stable_hash, to_jsonable
+from vptlab.data import cache, folders, list_tasks, load_task, notices, vtab1k
 from vptlab.data.images import INTERPOLATIONS
 from vptlab.data.sources import SYNTHETIC_DATA_SEED
 from vptlab.errors import UserError
@@ -62,32 +62,73 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _register_check(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "check",
-        help="check a VTAB-1k root: counts and classes per split, and every problem (exit 2 if any)",
+        help="check a data source (VTAB-1k root or task, your own folder): counts, classes, every problem",
+        description=(
+            "Check a data source and list every problem at once (exit 2 if any): a VTAB-1k root "
+            "(vtab1k:ROOT, ROOT, or ROOT/TASK) or your own images (folder:PATH or a plain path). Notes name "
+            "every file that is not used and every class too small to appear in val or test."
+        ),
     )
-    p.add_argument("root", help="the VTAB-1k root (holding <task>/train800.txt, ...)")
-    p.add_argument("--task", help="check only this task")
+    p.add_argument("source", help="vtab1k:ROOT | vtab1k:ROOT/TASK | folder:PATH | PATH")
+    p.add_argument("--task", help="check only this task (VTAB-1k roots)")
     p.add_argument(
         "--no-images", action="store_true", help="check the split files only, do not decode images"
     )
+    _add_skip_flag(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_check)
 
 
+def _add_skip_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="leave unreadable images out (each named on the console and recorded) instead of stopping",
+    )
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
-    report = vtab1k.check_root(args.root, args.task, images=not args.no_images)
+    report = _check(args)
     problems = report.all_problems()
     if args.json:
         print(json.dumps(to_jsonable(report) | {"problem_count": len(problems)}, indent=2))
     else:
         _print_check(report)
     if problems:
-        sys.stderr.write(f"vptlab: error: {len(problems)} problems found in {args.root}\n")
+        sys.stderr.write(f"vptlab: error: {len(problems)} problems found in {args.source}\n")
         return 2
     return 0
 
 
+def _check(args: argparse.Namespace) -> vtab1k.CheckReport:
+    from vptlab.data.folder_check import check_folder
+    from vptlab.data.sources import parse_source
+
+    text = str(args.source)
+    if ":" not in text and not Path(text).exists():
+        return vtab1k.check_root(text, args.task)  # the error a missing root gets
+    src = parse_source(text)
+    if src.kind == "synthetic":
+        raise UserError("the synthetic tasks are generated, there is nothing to check; give a folder or root")
+    images = not args.no_images
+    if src.kind == "folder":
+        return check_folder(
+            src.path, folders.parse_options(src.options), images=images, skip_bad_images=args.skip_bad_images
+        )
+    root, task = src.path, args.task
+    if task is None and vtab1k.has_split_files(root) and not vtab1k.is_vtab_root(root):
+        root, task = root.parent, root.name  # vtab1k:ROOT/TASK
+    report = vtab1k.check_root(root, task, images=images)
+    if args.skip_bad_images:
+        for t in report.tasks:
+            bad = [p for p in t.problems if ": cannot decode image " in p]
+            t.problems = [p for p in t.problems if p not in bad]
+            t.notes += [f"{p} (skipped under --skip-bad-images)" for p in bad]
+    return report
+
+
 def _print_check(report: vtab1k.CheckReport) -> None:
-    print(f"VTAB-1k root {report.root}")
+    print(f"checked {report.root}")
     for note in report.notes:
         print(f"  note: {note}")
     for line in report.problems:
@@ -104,8 +145,11 @@ def _print_check(report: vtab1k.CheckReport) -> None:
             print(f"  problem: {line}")
         if len(problems) > PROBLEMS_SHOWN_PER_TASK:
             print(f"  ... and {len(problems) - PROBLEMS_SHOWN_PER_TASK} more problems (see --json)")
-        for note in task.notes:
+        for note in task.notes[:PROBLEMS_SHOWN_PER_TASK]:
             print(f"  note: {note}")
+        if len(task.notes) > PROBLEMS_SHOWN_PER_TASK:
+            listing = notices.list_file(task.notes, stable_hash(task.notes, 16))
+            print(f"  ... and {len(task.notes) - PROBLEMS_SHOWN_PER_TASK} more notes, listed in {listing}")
         print(f"  {len(problems)} problems" if problems else "  ok")
 
 
@@ -136,6 +180,8 @@ def _cmd_split(args: argparse.Namespace) -> int:
         args.name, args.group, args.objective, args.seed, args.test_fraction, args.val_fraction
     )
     folder = folders.read_folder(path, options)
+    notices.announce(f"files in {path} not used", list(folder.dropped), once=False)
+    notices.announce(f"{folder.info.name}: split notes", list(folder.notes), once=False)
     out = args.out or (path if path.is_dir() else path.parent)
     folders.write_split_files(out, folder)
     sizes = ", ".join(f"{name} {len(lst)}" for name, lst in folder.splits.items())
@@ -160,9 +206,7 @@ def _add_image_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, default=32, help="model input size in pixels (default 32)")
     p.add_argument("--interpolation", default="bilinear", choices=list(INTERPOLATIONS))
     p.add_argument("--cache-dir", help="cache folder (default: $VPTLAB_CACHE or ~/.cache/vptlab)")
-    p.add_argument(
-        "--skip-bad-images", action="store_true", help="skip unreadable images (counted in the record)"
-    )
+    _add_skip_flag(p)
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
