@@ -24,8 +24,26 @@ _PATH_HINT = {
 COMMAND_MODULES = ("train", "methods", "data", "analysis", "pretrain", "study", "demo")
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """``--help`` shows every option's default, unless its help already says it or there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" in text
+            or action.default in (None, False, argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but argument errors are one line and exit 2 (argparse's usage dump is noise in logs)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message}\n")  # "vptlab: error", "vptlab study run: error"
@@ -63,9 +81,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         sys.stderr.write(f"vptlab: error: {err.filename}: {err.strerror}{_PATH_HINT.get(err.errno, '')}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("vptlab: interrupted; finished runs are kept, rerun the command to continue\n")
-        return 130
+    except KeyboardInterrupt as err:
+        from vptlab.train.interrupt import exit_message
+
+        message, status = exit_message(err)
+        sys.stderr.write(message)
+        return status
 
 
 if __name__ == "__main__":

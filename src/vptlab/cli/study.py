@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _register_plan(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="list a study's runs by stage, method and task, and estimate its compute")
-    p.add_argument("spec", type=Path, help="study spec (.toml or .yaml), e.g. studies/paper.toml")
+    p.add_argument("spec", type=Path, help=SPEC_HELP)
+    _override_args(p)
     p.add_argument("--out", type=Path, help="study folder: count the runs already done there")
     p.add_argument("--by-task", action="store_true", help="one row per method, task and regime")
     p.add_argument(
@@ -40,7 +41,14 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
 
 def _register_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run (or continue) a study: tune, select, final seeds")
-    p.add_argument("spec", type=Path, help="study spec (.toml or .yaml)")
+    p.add_argument("spec", type=Path, help=SPEC_HELP)
+    _override_args(p)
+    p.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        default=None,
+        help="leave unreadable images out (named on the console, recorded in each run) instead of stopping",
+    )
     p.add_argument("--out", type=Path, required=True, help="study folder (runs/, index.sqlite, study.json)")
     p.add_argument(
         "--executor", choices=("local", "ray"), help="where runs train (default: the spec's, else local)"
@@ -56,6 +64,18 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
+SPEC_HELP = "study spec (.toml or .yaml) or a preset name: paper, one-shot, data-size, demo"
+
+
+def _override_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data", metavar="SOURCE", help="replace the spec's [data] source (e.g. vtab1k:/data/vtab-1k)"
+    )
+    p.add_argument(
+        "--checkpoint", metavar="PATH", help="replace the spec's [backbone] checkpoint (weights file)"
+    )
+
+
 def _register_results(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("results", help="a study's runs as a tidy table (one row per run)")
     p.add_argument("out", type=Path, help="study folder")
@@ -67,9 +87,9 @@ def _register_results(sub: argparse._SubParsersAction) -> None:
 def _plan(args: argparse.Namespace) -> int:
     from vptlab.store.study import StudyStore
     from vptlab.study.planview import plan_report
-    from vptlab.study.spec import load_spec
+    from vptlab.study.presets import load_study
 
-    spec = load_spec(args.spec)
+    spec = load_study(args.spec, data=args.data, checkpoint=args.checkpoint, check=False)
     _check_positive(args.throughput, "--throughput")
     store = StudyStore(args.out) if args.out else None
     text = plan_report(spec, store, by_task=args.by_task, list_runs=args.runs, hardware=args.hardware,
@@ -79,11 +99,14 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from vptlab.study.presets import load_study
     from vptlab.study.runner import check_backbone, check_data, run_study
-    from vptlab.study.spec import load_spec
     from vptlab.study.worker import RunOptions
+    from vptlab.train.interrupt import graceful_stop
 
-    spec = load_spec(args.spec)
+    spec = load_study(
+        args.spec, data=args.data, checkpoint=args.checkpoint, skip_bad_images=args.skip_bad_images
+    )
     executor = _executor_overrides(spec.executor, args)
     spec = dataclasses.replace(spec, executor=executor)
     if executor.kind == "ray":
@@ -96,7 +119,8 @@ def _run(args: argparse.Namespace) -> int:
     device = None if executor.device == "auto" else executor.device
     options = RunOptions(device=device, checkpoint_seconds=args.checkpoint_seconds)
     echo = lambda text: print(text, file=sys.stderr)  # noqa: E731
-    record = run_study(spec, args.out, options=options, retry_failed=not args.no_retry_failed, echo=echo)
+    with graceful_stop():  # SIGINT/SIGTERM: an in-process run checkpoints and stops; rerun to continue
+        record = run_study(spec, args.out, options=options, retry_failed=not args.no_retry_failed, echo=echo)
     print(record.table)
     print(f"trained {len(record.trained)} run(s) this time; study folder {args.out}")
     return 0

@@ -1,10 +1,16 @@
-"""``vptlab train``: one run of one method on one task; writes result.json and metrics.jsonl to --out."""
+"""``vptlab train``: one run of one method on one task; writes result.json and metrics.jsonl to --out.
+
+By default the run is a final one (``--stage final``: train on train+val, test numbers at the end), the run a
+user reads; ``--stage tune`` trains on train and evaluates val only, as a study's hyper-parameter search does.
+Ctrl-C or SIGTERM finishes the current epoch, saves a checkpoint and stops; the same command continues.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -16,8 +22,10 @@ from vptlab.train.config import RunConfig
 
 _HELP = {
     "method": "tuning method (see `vptlab methods`)",
-    "task": "task name (synthetic task, VTAB-1k task, or folder name)",
-    "data": "synthetic | vtab1k:ROOT | folder:PATH",
+    "task": "task name (synthetic task or VTAB-1k task; not needed with ROOT/TASK or a folder)",
+    "data": "synthetic | vtab1k:ROOT | vtab1k:ROOT/TASK | folder:PATH | PATH",
+    "stage": "final: train on train+val, report test (what a single run wants); tune: train, report val only",
+    "skip_bad_images": "leave unreadable images out (each named on the console and recorded) instead of stopping",
     "backbone": "timm model name or vptlab-tiny",
     "checkpoint": "local backbone weights: .npz (Google layout), .safetensors, .pth/.pt",
     "lr": "base learning rate (scaled by batch_size/256); default: the method's",
@@ -26,6 +34,8 @@ _HELP = {
     "eval_test_every": "evaluate test loss/acc every N epochs (0: only after the final stage's last epoch)",
 }
 _SKIP = {"backbone_args", "extra"}
+# What the command line defaults to where it differs from RunConfig's (a library default kept for studies).
+_CLI_DEFAULTS = {"stage": "final", "task": None}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="timm architecture override, e.g. depth=2 (repeatable)",
     )
     p.add_argument("--out", required=True, type=Path, help="run folder (result.json, metrics.jsonl, weights)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace another run already in --out (refused otherwise)"
+    )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -50,19 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _add_field(p: argparse.ArgumentParser, f: dataclasses.Field) -> None:
     flag = "--" + f.name.replace("_", "-")
     kind = _base_type(f.type)
-    required = f.default is dataclasses.MISSING
-    default = None if required else f.default
+    required = f.default is dataclasses.MISSING and f.name not in _CLI_DEFAULTS
+    default = _CLI_DEFAULTS.get(f.name, None if f.default is dataclasses.MISSING else f.default)
+    text = _HELP.get(f.name, f.name.replace("_", " "))
     if kind is bool:
-        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=_HELP.get(f.name))
+        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
     else:
-        p.add_argument(
-            flag,
-            type=kind,
-            default=default,
-            required=required,
-            help=_HELP.get(f.name),
-            metavar=f.name.upper(),
-        )
+        p.add_argument(flag, type=kind, default=default, required=required, help=text, metavar=f.name.upper())
 
 
 def _base_type(annotation: Any) -> type:
@@ -90,17 +97,47 @@ def parse_backbone_args(items: list[str]) -> tuple[tuple[str, Any], ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vptlab.data.sources import resolve_task_source
+    from vptlab.train.interrupt import graceful_stop
+    from vptlab.train.outdir import claim_out_dir
+
     check_device(args.device)
     fields = {f.name for f in dataclasses.fields(RunConfig)} - _SKIP
     values = {name: getattr(args, name) for name in fields}
-    cfg = RunConfig(**values, backbone_args=parse_backbone_args(args.backbone_arg))
+    values["data"], values["task"] = resolve_task_source(args.data, args.task)
+    if not values["task"]:
+        values["task"] = _folder_task(values["data"])
+    try:
+        cfg = RunConfig(**values, backbone_args=parse_backbone_args(args.backbone_arg))
+        run_id = cfg.run_id
+    except UserError as err:
+        raise UserError(name_flags(str(err))) from None
     from vptlab.train.run import train_run
 
-    result = train_run(
-        cfg, args.out, device=args.device, progress=False if args.no_progress else None, compile=args.compile
-    )
+    claim_out_dir(args.out, run_id, overwrite=args.overwrite)
+    with graceful_stop():
+        result = train_run(
+            cfg,
+            args.out,
+            device=args.device,
+            progress=False if args.no_progress else None,
+            compile=args.compile,
+        )
     print(format_result(result))
     return 0 if result["status"] in ("ok", "partial") else 1
+
+
+def _folder_task(source: str) -> str:
+    from vptlab.data import list_tasks
+
+    return list_tasks(source)[0].name
+
+
+def name_flags(message: str) -> str:
+    """A RunConfig message with its field names written as the flags that set them (``--warmup-epochs``)."""
+    names = sorted((f.name for f in dataclasses.fields(RunConfig)), key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, names)) + r")(?=\s+must\b|\s+is\b|=|:\s)")
+    return pattern.sub(lambda m: "--" + m.group(1).replace("_", "-"), message)
 
 
 def format_result(result: dict) -> str:

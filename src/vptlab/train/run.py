@@ -28,6 +28,7 @@ from vptlab.backbones.checkpoints import load_torch_weights
 from vptlab.data.base import TaskData
 from vptlab.errors import UserError
 from vptlab.store.runs import load_result
+from vptlab.train import interrupt
 from vptlab.train.config import RunConfig
 from vptlab.train.events import RunEvents, fanout
 from vptlab.train.loop import BlowupWatch, Diverged, EpochStats, Precision, evaluate, train_epoch
@@ -237,6 +238,11 @@ class _Run:
                 if opts.should_stop is not None and epoch + 1 < cfg.epochs and opts.should_stop(epoch, row):
                     return self._finish("pruned", row)
                 self._maybe_checkpoint(model, optimizer, epoch + 1, force=epoch + 1 == last)
+                if interrupt.requested() and epoch + 1 < min(
+                    last, cfg.epochs
+                ):  # SIGINT/SIGTERM: keep the work
+                    self._maybe_checkpoint(model, optimizer, epoch + 1, force=True)
+                    raise interrupt.RunInterrupted(self.out, epoch + 1, cfg.epochs)
         if last < cfg.epochs:
             return self._finish("partial", self._last_metrics())
         if opts.save_weights:
