@@ -24,8 +24,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from vptlab.analysis.fid_threshold import fid_threshold
 from vptlab.analysis.quadrants import DISPARITY, paper_expectation
 from vptlab.analysis.winmodel import L2, StudyModel, fit_study_model, study_samples
 from vptlab.errors import UserError
@@ -331,17 +330,13 @@ def _study_fids(study: str | Path, extractor, pretrain) -> dict[str, float]:
 def _threshold(
     explicit, study_fids, extractor, pretrain, backbone, pretrain_stats
 ) -> tuple[float | None, str]:
-    """The FID threshold and where it came from (the study's median, or the built-in tasks' for vptlab-tiny)."""
-    if explicit is not None:
-        return float(explicit), "given with --fid-threshold"
-    if study_fids:
-        return float(
-            np.median(list(study_fids.values()))
-        ), f"median FID of the study's {len(study_fids)} tasks"
+    """The FID threshold and where it came from: the rule the report also uses
+    (:mod:`vptlab.analysis.fid_threshold`), the built-in synthetic tasks as reference for vptlab-tiny."""
+    reference = None
     if backbone == "vptlab-tiny" and pretrain_stats is None:
-        ref = _synthetic_reference_fids(extractor, pretrain)
-        return float(np.median(list(ref.values()))), f"median FID of the {len(ref)} built-in synthetic tasks"
-    return None, "unknown: no --study, no --fid-threshold, and no reference tasks for this backbone"
+        reference = lambda: _synthetic_reference_fids(extractor, pretrain)  # noqa: E731
+    rule = fid_threshold(study_fids, given=explicit, reference=reference, what="tasks of the study")
+    return rule.value, rule.source
 
 
 def _synthetic_reference_fids(extractor, pretrain) -> dict[str, float]:

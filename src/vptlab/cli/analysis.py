@@ -171,7 +171,7 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
         "--fid-csv", metavar="PATH", help="precomputed FIDs (columns task,fid) instead of computing them"
     )
     p.add_argument(
-        "--fid-threshold", type=float, help="FID threshold between low and high (default: the median)"
+        "--fid-threshold", type=float, help="FID threshold between low and high (default: the shared rule, see docs)"
     )
     p.add_argument("--no-attention", action="store_true", help="skip the attention maps")
     p.add_argument("--attention-images", type=int, default=4, help="images per attention figure (default 4)")

@@ -6,6 +6,7 @@ import logging
 from collections import Counter
 
 from vptlab.analysis import curves, quadrants, tables
+from vptlab.analysis.fid_threshold import RULE_TEXT, fid_threshold
 from vptlab.analysis.results import FT, compare, method_label
 from vptlab.errors import UserError
 from vptlab.report.build import ReportOptions, Study, figure
@@ -118,12 +119,16 @@ def quadrant_section(study: Study, opts: ReportOptions) -> Section:
     fids, how = _task_fids(study, opts)
     if not fids:
         return s.p(f"No FID per task: {how}")
-    placed, cut = quadrants.assign_quadrants(comps, fids, opts.fid_threshold)
-    study.facts.update(fids=fids, fid_features=how, quadrants=placed, fid_threshold=cut)
-    rule = "given" if opts.fid_threshold is not None else "the median over the tasks below"
+    rule = fid_threshold(
+        {c.task: fids[c.task] for c in comps if c.task in fids}, given=opts.fid_threshold, what="tasks below"
+    )
+    placed, cut = quadrants.assign_quadrants(comps, fids, rule=rule)
+    study.facts.update(fids=fids, fid_features=how, quadrants=placed, fid_threshold=cut, fid_rule=rule)
+    s.p(FID_IN_WORDS)
+    threshold = f"{cut:.2f} ({rule.source})" if rule.determined else rule.source
     s.p(
-        f"FID of each task's training images (train800val200) to the pretraining data: {how}. FID threshold "
-        f"{cut:.2f} ({rule}); a task is *high FID* above it. Task disparity: low for classification, high for "
+        f"FID of each task's training images (train800val200) to the pretraining data: {how}. FID threshold: "
+        f"{threshold}; a task is *high FID* above it. Task disparity: low for classification, high for "
         "structured objectives. A win is *clear* when |VPT - FT| > std_FT + std_VPT over seeds (Welch's t-test p "
         "shown beside it)."
     )
@@ -143,6 +148,18 @@ def quadrant_section(study: Study, opts: ReportOptions) -> Section:
     if missing:
         s.p("Tasks without an FID (left out above): " + ", ".join(missing) + ".")
     return s
+
+
+FID_IN_WORDS = (
+    "What this section shows, in plain words: FID (Fréchet Inception Distance) measures how different a task's "
+    "images are from the images the backbone was pretrained on: 0 means the same distribution, larger means "
+    "more different; its scale depends on the feature network, so it is only compared between tasks measured "
+    "the same way. The paper sorts tasks into four quadrants by two questions: is the task's objective like "
+    "the pretraining one (classification: low task disparity) or not (structured: counting, distance, "
+    "orientation; high task disparity), and are its images close to the pretraining images (low FID) or far "
+    "(high FID)? Its claim: VPT wins in three quadrants, FT only on classification far from the pretraining "
+    f"data. Low and high need a threshold; the rule: {RULE_TEXT}."
+)
 
 
 def _task_fids(study: Study, opts: ReportOptions) -> tuple[dict[str, float], str]:
@@ -366,9 +383,7 @@ def notes(study: Study, opts: ReportOptions) -> Section:
             f"FT = method `{FT}`; VPT = `{study.vpt or 'none'}` (VPT-deep when the study has it).",
             "Clear win: |mean_VPT - mean_FT| > std_FT + std_VPT (needs two seeds per method).",
             "FID: pytorch-fid's Fréchet distance formula; statistics cached per image-set manifest and feature "
-            "extractor; threshold "
-            + ("given" if opts.fid_threshold is not None else "median over the study's tasks")
-            + ".",
+            f"extractor; threshold: {RULE_TEXT}.",
             f"Overfitting: mean test loss after its minimum > (1 + {opts.overfit_tolerance:g}) x minimum.",
             "Published numbers come only from the packaged file and are labelled as published.",
         ]
