@@ -85,6 +85,7 @@ def quick_head_to_head(
     out_dir: Path,
     device: str | None = None,
     vpt_method: str = "vpt-deep",
+    skip_bad_images: bool = False,
 ) -> dict[str, dict]:
     """FT and VPT trained for ``epochs`` at their default hyper-parameters; their val and test top-1."""
     from vptlab.train import RunConfig, train_run
@@ -102,6 +103,7 @@ def quick_head_to_head(
             warmup_epochs=min(1, epochs - 1),
             eval_test_every=epochs,  # test once, at the end (nothing is selected here)
             seed=42,
+            skip_bad_images=skip_bad_images,
         ).resolved()
         result = train_run(cfg, out_dir / f"{method}-{cfg.run_id}", device=device, save_weights=False)
         metrics = result.get("metrics") or {}
@@ -248,8 +250,10 @@ def parse_data(spec: str) -> tuple[str, str]:
         return f"vtab1k:{root}", task
     src = parse_source(spec)
     if src.kind == "vtab1k":
-        return str(src), Path(spec).name
-    return spec, ""
+        from vptlab.data.sources import resolve_task_source
+
+        return resolve_task_source(spec)
+    return str(src), ""
 
 
 def advise(
@@ -267,6 +271,7 @@ def advise(
     quick_epochs: int = 10,
     quick_dir: str | Path | None = None,
     device: str = "cpu",
+    skip_bad_images: bool = False,
 ) -> Advice:
     """Recommend VPT or FT for ``data`` with its evidence (see the module docstring)."""
     from vptlab.analysis.features import extractor_image_size, make_extractor
@@ -282,7 +287,7 @@ def advise(
         features, backbone=backbone, checkpoint=checkpoint, inception_weights=inception_weights, device=device
     )
     source, task = parse_data(data)  # the user's data first: its mistakes are the likeliest and cheap to find
-    images = task_train_images(source, task, extractor_image_size(extractor))
+    images = task_train_images(source, task, extractor_image_size(extractor), skip_bad_images)
     data_stats = image_set_stats(images, extractor)
     pretrain = pretraining_stats(backbone, extractor, pretrain_stats)
     fid = fid_from_stats(data_stats, pretrain)
@@ -304,7 +309,9 @@ def advise(
     if study:
         _apply_model(advice, load_study_results(study), study_fids)
     if quick:
-        advice.quick = _quick(source, task, backbone, checkpoint, quick_epochs, quick_dir, device)
+        advice.quick = _quick(
+            source, task, backbone, checkpoint, quick_epochs, quick_dir, device, skip_bad_images
+        )
     return decide(advice)
 
 
@@ -360,12 +367,19 @@ def _apply_model(advice: Advice, results: list[dict], fids: dict[str, float]) ->
         advice.extrapolations = model.extrapolations(advice.fid, advice.objective, advice.train_size)
 
 
-def _quick(source, task, backbone, checkpoint, epochs, quick_dir, device) -> dict[str, dict]:
+def _quick(source, task, backbone, checkpoint, epochs, quick_dir, device, skip_bad_images) -> dict[str, dict]:
     import tempfile
 
     if epochs < 1:
         raise UserError(f"--quick-epochs must be >= 1, got {epochs}")
     out = Path(quick_dir) if quick_dir else Path(tempfile.mkdtemp(prefix="vptlab-advise-"))
     return quick_head_to_head(
-        source, task, backbone=backbone, checkpoint=checkpoint, epochs=epochs, out_dir=out, device=device
+        source,
+        task,
+        backbone=backbone,
+        checkpoint=checkpoint,
+        epochs=epochs,
+        out_dir=out,
+        device=device,
+        skip_bad_images=skip_bad_images,
     )

@@ -66,6 +66,9 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vptlab.data.notices import reset
+
+    reset()  # each command names the files it leaves out, even when an earlier one in this process did
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -43,6 +43,11 @@ def announce(
     return listing
 
 
+def reset() -> None:
+    """Forget what was shown: the next command (one ``vptlab`` invocation) shows its notes again."""
+    _announced.clear()
+
+
 def list_file(items: list[str], key: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """Write ``items`` one per line to ``<cache>/notes/<key>.txt`` (once) and return the path."""
     from vptlab.data.cache import cache_root

@@ -77,7 +77,8 @@ def accuracy(study: Study) -> Section:
     s = Section("Accuracy per task (the paper's Tables 1 and 2)")
     shown = [*study.cells, *study.no_result]
     if not any(c.regime == "standard" for c in shown):
-        return s.p("No final runs in the standard regime (train800val200 -> test) in this study.")
+        s.p("No final runs in the standard regime (train800val200 -> test) in this study.")
+        return _tune_runs(s, study.results)
     s.p(
         "Last-epoch test top-1 (%), mean ± sample std over seeds of the final runs. The group mean columns carry "
         '"(wins)": the number of the group\'s tasks on which the method beats FT. Bold: the better of FT and '
@@ -98,6 +99,30 @@ def accuracy(study: Study) -> Section:
         )
     _record_wins(study)
     return s
+
+
+def _tune_runs(s: Section, results: list[dict]) -> Section:
+    """Tune-stage runs have no test numbers: say so, show their validation accuracy, and say what to run."""
+    tune = [r for r in results if (r.get("config") or {}).get("stage") == "tune" and r.get("status") == "ok"]
+    if not tune:
+        return s
+    s.p(
+        f"This folder holds {len(tune)} tune-stage run(s): they train on the train split and measure the "
+        "validation split, to choose hyper-parameters; they have no test accuracy, so they are not in the "
+        "accuracy tables. Their last-epoch validation top-1 is listed below as measured. For test numbers, "
+        "train a final run (`vptlab train ... --stage final`, the default of `vptlab train`: train+val -> test) "
+        "or run a study (`vptlab study run`), which tunes, selects and trains the final seeds itself."
+    )
+    rows = [
+        "| method | task | lr | wd | seed | epochs | val top-1 (%) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(tune, key=lambda r: (r["config"].get("task", ""), r["config"].get("method", ""))):
+        c, m = r["config"], r.get("metrics") or {}
+        val = f"{m['val_top1']:.1f}" if isinstance(m.get("val_top1"), (int, float)) else "–"
+        rows.append(f"| {method_label(c.get('method', '?'))} | {c.get('task')} | {c.get('lr')} | {c.get('wd')} | "
+                    f"{c.get('seed')} | {r.get('epochs_done')} | {val} |")  # fmt: skip
+    return s.table("\n".join(rows), "Tune-stage runs (validation only)")
 
 
 def _record_wins(study: Study) -> None:
