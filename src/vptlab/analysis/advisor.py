@@ -342,7 +342,7 @@ def _threshold(
     reference = None
     if backbone == "vptlab-tiny" and pretrain_stats is None:
         reference = lambda: _synthetic_reference_fids(extractor, pretrain)  # noqa: E731
-    rule = fid_threshold(study_fids, given=explicit, reference=reference, what="tasks of the study")
+    rule = fid_threshold(study_fids, given=explicit, reference=reference, what="study's {n} tasks")
     return rule.value, rule.source
 
 

@@ -52,14 +52,17 @@ def fid_threshold(
     *,
     given: float | None = None,
     reference: Callable[[], dict[str, float]] | None = None,
-    what: str = "tasks",
+    what: str = "{n} tasks",
 ) -> FIDThreshold:
-    """Apply the rule (module docstring) to ``task_fids``; ``reference`` is called only when it is needed."""
+    """Apply the rule (module docstring) to ``task_fids``; ``reference`` is called only when it is needed.
+
+    ``what`` names the tasks in the explanation, ``{n}`` standing for their number (``"study's {n} tasks"``).
+    """
     if given is not None:
         return FIDThreshold(float(given), "given with --fid-threshold")
     finite = [f for f in task_fids.values() if math.isfinite(f)]
     if len(finite) >= MIN_TASKS:
-        return FIDThreshold(float(np.median(finite)), f"median FID of the {len(finite)} {what}")
+        return FIDThreshold(float(np.median(finite)), f"median FID of the {what.format(n=len(finite))}")
     ref = reference() if reference is not None else {}
     ref_values = [f for f in ref.values() if math.isfinite(f)]
     if len(ref_values) >= MIN_TASKS:
@@ -68,6 +71,6 @@ def fid_threshold(
         )
     return FIDThreshold(
         None,
-        f"undetermined: {len(finite)} {what} with an FID, and a median needs >= {MIN_TASKS} (fewer would place "
+        f"undetermined: {what.format(n=len(finite))} with an FID, and a median needs >= {MIN_TASKS} (fewer would place "
         "the tasks on each side by construction); pass --fid-threshold to set one",
     )

@@ -79,7 +79,9 @@ def assign_quadrants(
     (:mod:`vptlab.analysis.fid_threshold`) unless ``rule`` is given."""
     known = [c for c in comparisons if c.task in fids and np.isfinite(fids[c.task])]
     if rule is None:
-        rule = fid_threshold({c.task: fids[c.task] for c in known}, given=threshold, what="compared tasks")
+        rule = fid_threshold(
+            {c.task: fids[c.task] for c in known}, given=threshold, what="{n} compared tasks"
+        )
     placed = [TaskQuadrant(c, float(fids[c.task]), rule.level(fids[c.task])) for c in known]
     return placed, rule.value if rule.determined else float("nan")
 

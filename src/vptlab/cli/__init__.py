@@ -45,6 +45,12 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _DefaultsFormatter)
         super().__init__(*args, **kwargs)
 
+    def add_argument(self, *args, **kwargs) -> argparse.Action:
+        # argparse shows nothing for an option without help; one with a default still says what it is
+        if kwargs.get("help") is None and kwargs.get("default") not in (None, False, argparse.SUPPRESS):
+            kwargs["help"] = "(default: %(default)s)"
+        return super().add_argument(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message}\n")  # "vptlab: error", "vptlab study run: error"
         sys.exit(2)

@@ -97,14 +97,12 @@ def resolve_task_source(data: str | os.PathLike, task: str | None = None) -> tup
         return "synthetic", task
     src = parse_source(text)
     if src.kind == "vtab1k":
-        path = src.path
-        if task is None and has_split_files(path):  # vtab1k:ROOT/TASK
-            return f"vtab1k:{path.parent}", path.name
-        if has_split_files(path) and not is_vtab_root(path):
+        path = Path(text.partition(":")[2] if text.startswith("vtab1k:") else text).expanduser()
+        if path.is_dir() and has_split_files(path) and not is_vtab_root(path):  # ROOT/TASK
             return f"vtab1k:{path.parent}", _agree(text, path.name, task)
         if task is None:
             names = ", ".join(t.name for t in list_tasks(str(src))) or "none"
-            raise UserError(f"{text} holds several tasks ({names}); pass --task TASK or use ROOT/TASK")
+            raise UserError(f"{text} is a VTAB-1k root (tasks: {names}); pass --task TASK or use ROOT/TASK")
         return str(src), task
     if src.kind == "folder":
         return str(src), task or ""

@@ -145,7 +145,9 @@ def quadrant_section(study: Study, opts: ReportOptions) -> Section:
     if not fids:
         return s.p(f"No FID per task: {how}")
     rule = fid_threshold(
-        {c.task: fids[c.task] for c in comps if c.task in fids}, given=opts.fid_threshold, what="tasks below"
+        {c.task: fids[c.task] for c in comps if c.task in fids},
+        given=opts.fid_threshold,
+        what="{n} tasks below",
     )
     placed, cut = quadrants.assign_quadrants(comps, fids, rule=rule)
     study.facts.update(fids=fids, fid_features=how, quadrants=placed, fid_threshold=cut, fid_rule=rule)
