@@ -101,7 +101,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from vptlab.study.presets import load_study
     from vptlab.study.runner import check_backbone, check_data, run_study
-    from vptlab.study.worker import RunOptions
+    from vptlab.study.worker import WorkerOptions
     from vptlab.train.interrupt import graceful_stop
 
     spec = load_study(
@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
     check_data(spec)
     check_backbone(spec)
     device = None if executor.device == "auto" else executor.device
-    options = RunOptions(device=device, checkpoint_seconds=args.checkpoint_seconds)
+    options = WorkerOptions(device=device, checkpoint_seconds=args.checkpoint_seconds)
     echo = lambda text: print(text, file=sys.stderr)  # noqa: E731
     with graceful_stop():  # SIGINT/SIGTERM: an in-process run checkpoints and stops; rerun to continue
         record = run_study(spec, args.out, options=options, retry_failed=not args.no_retry_failed, echo=echo)

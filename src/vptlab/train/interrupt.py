@@ -1,9 +1,10 @@
 """Stopping a run without losing its work: SIGINT (Ctrl-C) and SIGTERM (a scheduler's warning) ask, not kill.
 
-Inside :func:`graceful_stop` the first SIGINT or SIGTERM only sets a flag; the training loop reads it
-(:func:`requested`) at its next stopping point, writes a checkpoint and raises :class:`RunInterrupted`, so the same
-command continues from that point with the results an uninterrupted run would have given (the data order is a
-function of (seed, epoch) and the RNG state travels in the checkpoint).  A second signal stops at once (the
+Inside :func:`graceful_stop` the first SIGINT or SIGTERM only sets a flag; the training loop reads it after every
+optimiser step (``train_run(..., should_interrupt=requested)``), writes a checkpoint at that step and ends the
+run ``partial``; :func:`stop_if_requested` then raises :class:`RunInterrupted`, so the command (or a study's
+in-process run) stops, and the same command continues from that step with the results an uninterrupted run
+would have given (the data order is a function of (seed, epoch) and the RNG state travels in the checkpoint).  A second signal stops at once (the
 checkpoint then is the last one written).  The previous handlers are restored on exit, and outside the main thread
 (where Python cannot install handlers) the block is a no-op.  ``requested`` has the ``should_interrupt:
 Callable[[], bool]`` shape a training loop takes.
@@ -25,12 +26,25 @@ _depth = 0
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """A run stopped on request after ``epochs_done`` epochs, its checkpoint in ``run_dir``."""
+    """A run stopped on request with ``epochs_done`` whole epochs done, its checkpoint in ``run_dir``."""
 
     def __init__(self, run_dir: str | Path, epochs_done: int, epochs: int) -> None:
-        super().__init__(f"{run_dir}: stopped after epoch {epochs_done} of {epochs}")
+        super().__init__(f"{run_dir}: stopped in epoch {epochs_done + 1} of {epochs}")
         self.run_dir, self.epochs_done, self.epochs = Path(run_dir), epochs_done, epochs
         self.signum = _received[0] if _received else signal.SIGINT
+
+
+def stop_if_requested(result: dict | None = None, run_dir: str | Path | None = None) -> None:
+    """Raise :class:`RunInterrupted` when a stop was asked for (after a run ended ``partial`` on it, or before one
+    starts): the caller stops instead of going on to its next run."""
+    if not requested():
+        return
+    if result is None:
+        raise RunInterrupted(run_dir or ".", 0, 0)
+    if result.get("status") == "partial":
+        cfg = result.get("config") or {}
+        raise RunInterrupted(result.get("run_dir", run_dir or "."), int(result.get("epochs_done") or 0),
+                             int(cfg.get("epochs") or 0))  # fmt: skip
 
 
 def requested() -> bool:
@@ -58,7 +72,7 @@ def graceful_stop(signals: tuple[int, ...] = SIGNALS) -> Iterator[None]:
         _received.append(signum)
         name = signal.Signals(signum).name
         sys.stderr.write(
-            f"\nvptlab: {name} received: finishing the current epoch, then saving a checkpoint "
+            f"\nvptlab: {name} received: finishing the current step, then saving a checkpoint "
             "(send it again to stop at once)\n"
         )
 
@@ -78,9 +92,13 @@ def graceful_stop(signals: tuple[int, ...] = SIGNALS) -> Iterator[None]:
 def exit_message(err: KeyboardInterrupt) -> tuple[str, int]:
     """The CLI's last line and exit status for an interrupt (128 + the signal number, as a shell reports it)."""
     if isinstance(err, RunInterrupted):
+        where = (
+            f"in epoch {err.epochs_done + 1} of {err.epochs}; checkpoint saved in {err.run_dir}"
+            if err.epochs
+            else "before the next run started"
+        )
         return (
-            f"vptlab: stopped after epoch {err.epochs_done} of {err.epochs}; checkpoint saved in {err.run_dir}; "
-            "rerun the same command to continue from there\n",
+            f"vptlab: stopped {where}; rerun the same command to continue from there\n",
             128 + int(err.signum),
         )
     return "vptlab: interrupted; finished runs are kept, rerun the command to continue\n", 130
