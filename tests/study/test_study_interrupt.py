@@ -10,7 +10,7 @@ import signal
 import numpy as np
 from PIL import Image
 
-import vptlab.train.run as run_module
+import vptlab.train.runfolder as run_module
 from vptlab.cli import main
 from vptlab_testing import tiny_spec
 
@@ -57,7 +57,7 @@ def test_sigterm_stops_the_study_after_a_checkpoint_and_the_rerun_matches(tmp_pa
     monkeypatch.setattr(run_module, "append_jsonl", append)
     assert main(["study", "run", str(spec), "--out", str(tmp_path / "cut")]) == 128 + signal.SIGTERM
     err = capsys.readouterr().err
-    assert "SIGTERM received" in err and "stopped after epoch 1 of 3" in err
+    assert "SIGTERM received" in err and "stopped in epoch 2 of 3" in err
     assert (sent[0].parent / "checkpoint.pt").is_file()
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler is gone after the command
     monkeypatch.setattr(run_module, "append_jsonl", real)

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from vptlab.train import train_run
 from vptlab.train.events import RunEvents
-from vptlab.train.interrupt import RunInterrupted, graceful_stop, requested
+from vptlab.train.interrupt import RunInterrupted, graceful_stop, request, requested, stop_if_requested
 
 
 def _rows(path: Path) -> list[dict]:
@@ -39,11 +39,15 @@ def test_signal_checkpoints_and_the_rerun_equals_an_uninterrupted_run(signum, ti
     cfg = tiny_cfg("vpt-deep", epochs=4)
     whole = train_run(cfg, tmp_path / "whole", task_data=toy_task)
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    with pytest.raises(RunInterrupted) as info, graceful_stop():
-        train_run(cfg, tmp_path / "cut", task_data=toy_task, events=_SignalAt(1, signum))
-    assert info.value.epochs_done == 2 and info.value.signum == signum
-    assert (tmp_path / "cut" / "checkpoint.pt").is_file() and not (tmp_path / "cut" / "result.json").exists()
-    assert len(_rows(tmp_path / "cut")) == 2  # the epoch in progress finished; nothing after it ran
+    with graceful_stop():
+        cut = train_run(cfg, tmp_path / "cut", task_data=toy_task, events=_SignalAt(1, signum),
+                        should_interrupt=requested)  # fmt: skip
+        with pytest.raises(RunInterrupted) as info:
+            stop_if_requested(cut)
+    # the signal came after epoch 1: the next optimiser step finished, then the checkpoint, mid-epoch 2
+    assert cut["status"] == "partial" and info.value.epochs_done == 2 and info.value.signum == signum
+    assert (tmp_path / "cut" / "checkpoint.pt").is_file()
+    assert len(_rows(tmp_path / "cut")) == 2
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before and not requested()
     rest = train_run(cfg, tmp_path / "cut", task_data=toy_task)
     assert rest["status"] == "ok" and rest["metrics"] == whole["metrics"]
@@ -55,11 +59,20 @@ def test_signal_checkpoints_and_the_rerun_equals_an_uninterrupted_run(signum, ti
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
 
 
+def test_a_stop_asked_before_a_run_starts_none():
+    with graceful_stop():
+        stop_if_requested()  # nothing asked: nothing happens
+        request()
+        with pytest.raises(RunInterrupted):
+            stop_if_requested()
+    assert not requested()
+
+
 _CHILD = """
 import os, signal, sys
 import torch
 torch.set_num_threads(1)  # as the tests' own process: the same float summation order
-import vptlab.train.run as run
+import vptlab.train.runfolder as run
 real = run.append_jsonl
 def append(path, row):  # a SIGTERM from outside, as a scheduler sends it, right after epoch 0's metrics
     real(path, row)
@@ -80,7 +93,7 @@ def test_sigterm_to_the_train_command_then_the_same_command_continues(tmp_path):
     cut = subprocess.run([sys.executable, "-c", _CHILD, *args, "--out", str(tmp_path / "cut")],
                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert cut.returncode == 128 + signal.SIGTERM, cut.stderr
-    assert "SIGTERM received" in cut.stderr and "stopped after epoch 1 of 3" in cut.stderr
+    assert "SIGTERM received" in cut.stderr and "stopped in epoch 2 of 3" in cut.stderr
     assert "rerun the same command" in cut.stderr and (tmp_path / "cut" / "checkpoint.pt").is_file()
     from vptlab.cli import main
 
