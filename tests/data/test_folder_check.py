@@ -39,3 +39,15 @@ def test_check_collects_empty_class_folders_and_bad_list_lines(tmp_path, capsys)
     assert main(["data", "check", f"folder:{lst}", "--no-images"]) == 2
     out = capsys.readouterr().out
     assert "list.txt:2: expected" in out and "list.txt:3: image not found" in out
+
+
+def test_prepare_and_check_take_root_task_like_every_command(tmp_path, capsys):
+    from datahelpers import make_vtab
+
+    root = make_vtab(tmp_path / "vtab", task="widgets").parent  # no task.json: inferred, with a note
+    assert main(["data", "prepare", str(root / "widgets"), "--image-size", "8"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("widgets: train ") and "no task.json" in captured.err
+    assert main(["data", "check", f"vtab1k:{root}/widgets", "--no-images"]) == 0
+    out = capsys.readouterr().out
+    assert "widgets (natural, classification" in out and "no task.json; inferred" in out

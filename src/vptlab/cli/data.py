@@ -210,11 +210,11 @@ def _add_image_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    tasks = args.task or [t.name for t in list_tasks(args.source)]
+    source, tasks = _source_tasks(args.source, args.task)
     for task in tasks:
         for stage in ("tune", "final"):
             data = load_task(
-                args.source,
+                source,
                 task,
                 stage=stage,
                 image_size=args.image_size,
@@ -228,6 +228,20 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
             f"{task}: train {sizes['train']}, test {sizes['test']} at {args.image_size}px; {skipped} skipped"
         )
     return 0
+
+
+def _source_tasks(text: str, tasks: list[str] | None) -> tuple[str, list[str]]:
+    """``ROOT`` + ``--task`` (default: every task of ROOT), or ``ROOT/TASK``: the source and the tasks to read."""
+    from vptlab.data.sources import resolve_task_source
+
+    if tasks:
+        return text, tasks
+    path = Path(text.removeprefix("vtab1k:")).expanduser()
+    one_task = path.is_dir() and vtab1k.has_split_files(path) and not vtab1k.is_vtab_root(path)
+    if one_task and not text.startswith(("synthetic", "folder:")):  # ROOT/TASK
+        source, task = resolve_task_source(text)
+        return source, [task]
+    return text, [t.name for t in list_tasks(text)]
 
 
 # --- cache -------------------------------------------------------------------------------------------------
