@@ -139,7 +139,8 @@ def _print_check(report: vtab1k.CheckReport) -> None:
         for s in task.splits:
             count = "missing" if s.count is None else f"{s.count:>6} images"
             classes = "" if s.count is None else f"  {s.classes_seen}/{info.num_classes} classes seen"
-            print(f"  {s.name + '.txt':<20} {count}{classes}")
+            name = s.name if " " in s.name else s.name + ".txt"  # a generated split has no file
+            print(f"  {name:<20} {count}{classes}")
         problems = task.all_problems()
         for line in problems[:PROBLEMS_SHOWN_PER_TASK]:
             print(f"  problem: {line}")

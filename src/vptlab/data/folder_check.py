@@ -45,7 +45,8 @@ def check_folder(
     folder = read_folder(path, options)
     task.info = folder.info
     task.splits = [
-        SplitReport(split, len(lst), len(lst.classes_seen())) for split, lst in folder.splits.items()
+        SplitReport(split if not folder.generated else f"{split} (made)", len(lst), len(lst.classes_seen()))
+        for split, lst in folder.splits.items()
     ]
     task.notes += list(folder.notes)
     if images:
