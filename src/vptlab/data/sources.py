@@ -211,8 +211,8 @@ def _record(
         "skipped": skipped[:MAX_SKIPPED_LISTED],
         **sel.record,
         **extra,
-        # every file not used: not images (folder sources) and unreadable images skipped
-        "dropped_files": list(extra.pop("not_images", [])) + skipped,
+        # every file not used: unreadable images skipped (first: they are images lost), then files not images
+        "dropped_files": skipped + list(extra.pop("not_images", [])),
     }
 
 
