@@ -212,7 +212,7 @@ def _record(
         **sel.record,
         **extra,
         # every file not used: unreadable images skipped (first: they are images lost), then files not images
-        "dropped_files": skipped + list(extra.pop("not_images", [])),
+        "dropped_files": skipped + list(extra.get("not_images", [])),
     }
 
 
