@@ -9,6 +9,7 @@ from pathlib import Path
 
 from vptlab._io import to_jsonable
 from vptlab.data import cache, folders, list_tasks, load_task, vtab1k
+from vptlab.data.checks import check_source
 from vptlab.data.images import INTERPOLATIONS
 from vptlab.data.sources import SYNTHETIC_DATA_SEED
 from vptlab.errors import UserError
@@ -62,9 +63,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _register_check(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "check",
-        help="check a VTAB-1k root: counts and classes per split, and every problem (exit 2 if any)",
+        help="check a VTAB-1k, FGVC or few-shot root: counts and classes per split, every problem (exit 2 if any)",
     )
-    p.add_argument("root", help="the VTAB-1k root (holding <task>/train800.txt, ...)")
+    p.add_argument(
+        "root", help="a VTAB-1k root (<task>/train800.txt, ...), fgvc:ROOT, fewshot:ROOT or imagenet-variants:ROOT"
+    )
     p.add_argument("--task", help="check only this task")
     p.add_argument(
         "--no-images", action="store_true", help="check the split files only, do not decode images"
@@ -74,7 +77,7 @@ def _register_check(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    report = vtab1k.check_root(args.root, args.task, images=not args.no_images)
+    report = check_source(args.root, args.task, images=not args.no_images)
     problems = report.all_problems()
     if args.json:
         print(json.dumps(to_jsonable(report) | {"problem_count": len(problems)}, indent=2))
@@ -87,7 +90,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _print_check(report: vtab1k.CheckReport) -> None:
-    print(f"VTAB-1k root {report.root}")
+    print(f"{report.title} {report.root}")
     for note in report.notes:
         print(f"  note: {note}")
     for line in report.problems:
@@ -98,7 +101,8 @@ def _print_check(report: vtab1k.CheckReport) -> None:
         for s in task.splits:
             count = "missing" if s.count is None else f"{s.count:>6} images"
             classes = "" if s.count is None else f"  {s.classes_seen}/{info.num_classes} classes seen"
-            print(f"  {s.name + '.txt':<20} {count}{classes}")
+            name = s.name if "." in s.name else f"{s.name}.txt"
+            print(f"  {name:<20} {count}{classes}")
         problems = task.all_problems()
         for line in problems[:PROBLEMS_SHOWN_PER_TASK]:
             print(f"  problem: {line}")

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vptlab.data.base import ImageSet
+from vptlab.data.ragged import train_transform
 
 # Divergence.  The reference code only caught NaN; but AdamW at a huge lr (FT at lr 50) wrecks the network while
 # LayerNorm keeps the loss finite.  So a run also diverges when its epoch-mean training loss stays above
@@ -81,14 +82,18 @@ def batches(
     std: tuple[float, ...],
     device: torch.device,
     prefetch: int = 2,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Normalised ``(x, y)`` batches in ``order``, read one or two batches ahead in a thread."""
+    """Normalised ``(x, y)`` batches in ``order``, read one or two batches ahead in a thread.
+
+    ``transform(indices)``, if given, produces the uint8 batch instead of ``images[indices]`` (the train
+    transform of a set that crops at random: :func:`vptlab.data.ragged.train_transform`)."""
     pin = device.type == "cuda"
 
     def read(start: int) -> tuple[torch.Tensor, torch.Tensor]:
         # sorted within the batch: sequential reads from a memmap, and the same batch whatever the storage
         idx = np.sort(order[start : start + batch_size])
-        raw = torch.from_numpy(np.ascontiguousarray(images[idx]))
+        raw = torch.from_numpy(np.ascontiguousarray(transform(idx) if transform else images[idx]))
         y = torch.from_numpy(np.ascontiguousarray(labels[idx]))
         return (raw.pin_memory(), y.pin_memory()) if pin else (raw, y)
 
@@ -156,10 +161,11 @@ def _batches_of(
     mean: tuple[float, ...],
     std: tuple[float, ...],
     device: torch.device,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     if isinstance(data, FeatureSet):
         return feature_batches(data, order, batch_size)
-    return batches(data.images, data.labels, order, batch_size, mean, std, device)
+    return batches(data.images, data.labels, order, batch_size, mean, std, device, transform=transform)
 
 
 class BlowupWatch:
@@ -204,7 +210,8 @@ def train_epoch(
     forward = forward or model
     order = np.random.default_rng([seed, epoch]).permutation(len(data))
     total_loss, correct, seen = 0.0, 0, 0
-    for step, (x, y) in enumerate(_batches_of(data, order, batch_size, mean, std, precision.device)):
+    transform = train_transform(data, seed, epoch)  # random crops + flips of a FGVC train set, else None
+    for step, (x, y) in enumerate(_batches_of(data, order, batch_size, mean, std, precision.device, transform)):
         set_lr(epoch, step)
         if augment is not None:
             x = augment(x)

@@ -26,6 +26,7 @@ from vptlab._io import append_jsonl, atomic_path, atomic_write_json, read_jsonl
 from vptlab._progress import progress
 from vptlab.backbones.checkpoints import load_torch_weights
 from vptlab.data.base import TaskData
+from vptlab.data.ragged import is_ragged
 from vptlab.errors import UserError
 from vptlab.store.runs import load_result
 from vptlab.train.config import RunConfig
@@ -250,7 +251,8 @@ class _Run:
         if cfg.stage == "tune" and not (cfg.eval_test_every and cfg.eval_test_every <= cfg.epochs):
             splits.pop("test")  # never evaluated: no features needed
         splits = {k: v for k, v in splits.items() if v is not None}
-        if cfg.method != "linear" or not self.opts.linear_features:
+        # a train set cropped at random each epoch (FGVC) has no fixed features to cache
+        if cfg.method != "linear" or not self.opts.linear_features or is_ragged(data.train):
             return splits, model, forward
         from vptlab.train.features import task_features
 
