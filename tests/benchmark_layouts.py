@@ -57,7 +57,13 @@ def make_fgvc(
 
 
 def make_noah(
-    root: Path, dataset: str = "oxford-pets", *, classes: int = 3, shots=(1, 2), seeds=(0, 1, 2), images_dir: bool = True
+    root: Path,
+    dataset: str = "oxford-pets",
+    *,
+    classes: int = 3,
+    shots=(1, 2),
+    seeds=(0, 1, 2),
+    images_dir: bool = True,
 ) -> Path:
     """NOAH's few-shot layout: ``<dataset>/annotations/{train_meta.list.num_shot_K.seed_S, val_meta.list,
     test_meta.list}`` with ``path label`` lines, images under ``<dataset>/images/`` (or the dataset folder, as
@@ -80,7 +86,9 @@ def make_noah(
             for c in range(classes):
                 mine = [r for r, cc in train_pool if cc == c]
                 lines += [f"{r} {c}\n" for r in rng.choice(mine, shot, replace=False)]
-            (folder / "annotations" / f"train_meta.list.num_shot_{shot}.seed_{seed}").write_text("".join(lines))
+            (folder / "annotations" / f"train_meta.list.num_shot_{shot}.seed_{seed}").write_text(
+                "".join(lines)
+            )
     val = [f"{r} {c}\n" for r, c, k in pool if k == max(shots) + 1]
     test = [f"{r} {c}\n" for r, c, k in pool if k >= max(shots) + 2]
     (folder / "annotations" / "val_meta.list").write_text("".join(val))

@@ -66,7 +66,8 @@ def _register_check(sub: argparse._SubParsersAction) -> None:
         help="check a VTAB-1k, FGVC or few-shot root: counts and classes per split, every problem (exit 2 if any)",
     )
     p.add_argument(
-        "root", help="a VTAB-1k root (<task>/train800.txt, ...), fgvc:ROOT, fewshot:ROOT or imagenet-variants:ROOT"
+        "root",
+        help="a VTAB-1k root (<task>/train800.txt, ...), fgvc:ROOT, fewshot:ROOT or imagenet-variants:ROOT",
     )
     p.add_argument("--task", help="check only this task")
     p.add_argument(

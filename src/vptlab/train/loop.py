@@ -211,7 +211,9 @@ def train_epoch(
     order = np.random.default_rng([seed, epoch]).permutation(len(data))
     total_loss, correct, seen = 0.0, 0, 0
     transform = train_transform(data, seed, epoch)  # random crops + flips of a FGVC train set, else None
-    for step, (x, y) in enumerate(_batches_of(data, order, batch_size, mean, std, precision.device, transform)):
+    for step, (x, y) in enumerate(
+        _batches_of(data, order, batch_size, mean, std, precision.device, transform)
+    ):
         set_lr(epoch, step)
         if augment is not None:
             x = augment(x)
