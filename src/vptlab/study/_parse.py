@@ -6,6 +6,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from vptlab.data.sources_benchmarks import BENCHMARK_PREFIXES, benchmark_task_infos
 from vptlab.study._schema import Table, at_least, non_negative, one_of, positive
 from vptlab.study.spec import (
     ALWAYS,
@@ -93,9 +94,9 @@ def _data(t: Table) -> DataSpec:
 
 
 def _check_source(source: str) -> str | None:
-    if source == "synthetic" or source.startswith(("vtab1k:", "folder:")):
+    if source == "synthetic" or source.startswith(("vtab1k:", "folder:", *BENCHMARK_PREFIXES)):
         return None
-    return "must be 'synthetic', 'vtab1k:ROOT' or 'folder:PATH'"
+    return "must be 'synthetic', 'vtab1k:ROOT', 'fgvc:ROOT', 'fewshot:ROOT' or 'folder:PATH'"
 
 
 def known_tasks(source: str) -> list[str] | None:
@@ -131,6 +132,8 @@ def known_task_infos(source: str) -> dict:
         return dict(SYNTHETIC_TASKS)
     if source.startswith("folder:"):
         return _folder_task_infos(source)
+    if source.startswith(BENCHMARK_PREFIXES):
+        return benchmark_task_infos(source)  # FGVC, NOAH few-shot (vptlab.data.sources)
     return {}
 
 
