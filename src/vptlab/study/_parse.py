@@ -88,9 +88,24 @@ def _data(t: Table) -> DataSpec:
     split_seed = t.raw("split_seed", 0)
     if split_seed != "seed":
         split_seed = t.convert("split_seed", split_seed, "int", non_negative)
-    spec = DataSpec(source, tasks, split_seed, t.get("skip_bad_images", "bool", False))
+    spec = DataSpec(source, tasks, split_seed, t.get("skip_bad_images", "bool", False), _eval_sets(t))
     t.done()
     return spec
+
+
+def _eval_sets(t: Table) -> tuple[tuple[str, str], ...]:
+    """``eval_sets = {name = "PATH[?classes=FILE]", ...}`` (study.json keeps it as [[name, path], ...])."""
+    raw = t.raw("eval_sets", {})
+    pairs = list(raw.items()) if isinstance(raw, dict) else raw
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) and x for x in p)
+        for p in pairs
+    ):
+        t.fail(
+            "eval_sets",
+            'expected a table of name = "path" (evaluation sets), e.g. {imagenet-a = "/data/imagenet-a"}',
+        )
+    return tuple((str(name), str(path)) for name, path in pairs)
 
 
 def _check_source(source: str) -> str | None:

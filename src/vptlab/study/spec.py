@@ -6,7 +6,8 @@ the file and the key (``paper.toml: methods.full.lr[2]: must be > 0, got -1``). 
 
     name, description
     [backbone]   name, checkpoint, image_size, interpolation, pretrained, [backbone.kwargs] (timm overrides)
-    [data]       source ("synthetic" | "vtab1k:ROOT" | "folder:PATH"), tasks (list | "all"), split_seed, skip_bad_images
+    [data]       source ("synthetic" | "vtab1k:ROOT" | "fgvc:ROOT" | "fewshot:ROOT" | "folder:PATH"), tasks (list | "all"),
+                 split_seed, skip_bad_images, eval_sets ({name = "PATH"}: scored after each final run)
     [training]   epochs, warmup_epochs, schedule, eval_test_every, precision, reference_optimizer, seeds, tune_seed
     [regimes]    standard (bool), kshot (list of K), size (list of train sizes)
     [methods.NAME]             lr, wd, batch_size, + the method's own fields (prompt_length, ...); a list is a grid axis
@@ -81,6 +82,8 @@ class DataSpec:
         0  # an int, or "seed": final runs draw their k-shot/size split with their own seed
     )
     skip_bad_images: bool = False
+    # domain shift: (name, source) evaluation sets every final run is also scored on (vptlab.data.evalsets)
+    eval_sets: tuple[tuple[str, str], ...] = ()
 
     def split_seed_for(self, seed: int) -> int:
         return seed if self.split_seed == "seed" else int(self.split_seed)

@@ -30,6 +30,7 @@ from vptlab.data.ragged import is_ragged
 from vptlab.errors import UserError
 from vptlab.store.runs import load_result
 from vptlab.train.config import RunConfig
+from vptlab.train.evalsets import eval_sets_of, evaluate_eval_sets
 from vptlab.train.events import RunEvents, fanout
 from vptlab.train.loop import BlowupWatch, Diverged, EpochStats, Precision, evaluate, train_epoch
 from vptlab.train.model import TUNED_FILE, build_model, save_tuned
@@ -242,7 +243,11 @@ class _Run:
             return self._finish("partial", self._last_metrics())
         if opts.save_weights:
             save_tuned(model, self.out / TUNED_FILE)
-        return self._finish("ok", self._last_metrics())
+        metrics = self._last_metrics()
+        if eval_sets_of(cfg.extra):  # domain shift: extra evaluation sets (vptlab.train.evalsets)
+            metrics["eval"] = evaluate_eval_sets(model, data, eval_sets_of(cfg.extra), image_size=cfg.image_size,
+                                                 interpolation=cfg.interpolation, precision=precision)  # fmt: skip
+        return self._finish("ok", metrics)
 
     def _inputs(self, model: nn.Module, forward: Callable) -> tuple[dict, nn.Module, Callable]:
         """What the epochs read (images, or a linear probe's cached features), the model to evaluate, forward."""
