@@ -157,6 +157,12 @@ def _register_prepare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="decode a source's images into the cache once, ahead of the runs")
     p.add_argument("source", help="synthetic | vtab1k:ROOT | folder:PATH | PATH")
     p.add_argument("--task", action="append", help="a task to prepare (repeatable; default: all)")
+    p.add_argument(
+        "--from-tfds",
+        metavar="DATA_DIR",
+        help="first build the VTAB-1k release at vtab1k:ROOT from this local TFDS data directory "
+        "(needs pip install 'vptlab[tfds]'; see docs/data.md)",
+    )
     _add_image_args(p)
     p.set_defaults(func=_cmd_prepare)
 
@@ -171,6 +177,8 @@ def _add_image_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
+    if args.from_tfds:
+        _from_tfds(args)
     tasks = args.task or [t.name for t in list_tasks(args.source)]
     for task in tasks:
         for stage in ("tune", "final"):
@@ -189,6 +197,20 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
             f"{task}: train {sizes['train']}, test {sizes['test']} at {args.image_size}px; {skipped} skipped"
         )
     return 0
+
+
+def _from_tfds(args: argparse.Namespace) -> None:
+    from vptlab.data.tfds_prepare import CHECKSUMS, TfdsReader, prepare_vtab1k
+
+    kind, sep, root = args.source.partition(":")
+    if not sep or kind != "vtab1k":
+        raise UserError(
+            f"--from-tfds writes a VTAB-1k release: give the source as vtab1k:ROOT, got {args.source!r}"
+        )
+    if not Path(args.from_tfds).is_dir():
+        raise UserError(f"--from-tfds {args.from_tfds}: no such TFDS data directory")
+    sums = prepare_vtab1k(root, lambda builder: TfdsReader(builder, args.from_tfds), args.task)
+    print(f"wrote {len(sums)} task(s) under {root}; split-file checksums in {Path(root) / CHECKSUMS}")
 
 
 # --- cache -------------------------------------------------------------------------------------------------
