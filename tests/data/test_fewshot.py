@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmark_layouts import make_noah
@@ -125,3 +126,38 @@ def test_presets_plan(preset: str) -> None:
     res = _cli("study", "plan", f"studies/{preset}.toml")
     assert res.returncode == 0, res.stderr
     assert "runs:" in res.stdout
+
+
+def test_noah_protocol_as_fewshot_k_on_any_source(tmp_path: Path) -> None:
+    from datahelpers import make_vtab
+
+    from vptlab.train.config import RunConfig
+
+    make_vtab(tmp_path / "vtab")  # kitti: 16 train800 images (4 per class), 8 val200
+    kw = dict(regime="fewshot:2", image_size=8, cache_dir=tmp_path / "c")
+    tune = load_task(f"vtab1k:{tmp_path / 'vtab'}", "kitti", split_seed=3, **kw)
+    final = load_task(f"vtab1k:{tmp_path / 'vtab'}", "kitti", stage="final", split_seed=3, **kw)
+    assert len(tune.train) == 8 and np.bincount(tune.train.labels).tolist() == [2, 2, 2, 2]
+    assert len(tune.val) == 8  # the whole val split, as NOAH tunes on its val list
+    assert (
+        final.val is None and final.train.manifest == tune.train.manifest
+    )  # final: the same K per class alone
+    other = load_task(f"vtab1k:{tmp_path / 'vtab'}", "kitti", split_seed=4, **kw)
+    assert other.train.manifest != tune.train.manifest
+    assert tune.record["fewshot"] == {"k": 2, "protocol": "noah", "pool": "train800", "pool_size": 16}
+    with pytest.raises(UserError, match="fewshot:5 on kitti: class 0 has 4 image"):
+        load_task(
+            f"vtab1k:{tmp_path / 'vtab'}", "kitti", regime="fewshot:5", image_size=8, cache_dir=tmp_path / "c"
+        )
+    assert RunConfig(method="linear", task="kitti", regime="fewshot:4").regime == "fewshot:4"
+
+
+def test_fewshot_regimes_in_a_study_spec_plan(tmp_path: Path) -> None:
+    from vptlab_testing import tiny_spec
+
+    spec = tiny_spec("synthetic", "count", epochs=1, seeds="[0, 1, 2]")
+    spec += "\n[regimes]\nstandard = false\nfewshot = [1, 2, 4]\n"
+    (tmp_path / "s.toml").write_text(spec)
+    res = _cli("study", "plan", str(tmp_path / "s.toml"))
+    assert res.returncode == 0, res.stderr
+    assert "fewshot:1" in res.stdout and "fewshot:4" in res.stdout

@@ -10,7 +10,8 @@ Source ``fewshot:ROOT``; ROOT holds one folder per dataset, as NOAH's ``data/few
 
 Lines are ``relative/path label`` (the path may hold spaces: the label is the last field).  The released
 files repeat a line now and then (oxford-pets 1-shot); each line is an image of the training set, kept as
-released.  Regime ``kshot:K`` with ``split_seed = S`` reads ``train_meta.list.num_shot_K.seed_S``: train = that
+released.  Regime ``kshot:K`` (or ``fewshot:K``, NOAH's protocol on every other source, see
+:mod:`vptlab.data.splits`) with ``split_seed = S`` reads ``train_meta.list.num_shot_K.seed_S``: train = that
 file, val = ``val_meta.list`` (tune stage), and the final stage trains on the K-shot file alone (NOAH never
 trains on val), tested on ``test_meta.list``.  Images are resized to the model's input size (as for VTAB-1k).
 """
@@ -139,10 +140,11 @@ def pools(root: Path, task: str, options: LoadOptions, source_options: str, regi
     folder = _folder(root, task)
     info = task_info(folder)
     files = train_files(folder)
-    if regime.kind != "kshot":
+    if regime.kind not in ("kshot", "fewshot"):
         shots = sorted({k for k, _ in files})
         raise UserError(
-            f"fewshot:{root} holds NOAH's released K-shot splits: use regime kshot:K (K in {shots}), got {regime}"
+            f"fewshot:{root} holds NOAH's released K-shot splits: use regime kshot:K or fewshot:K (K in {shots}), "
+            f"got {regime}"
         )
 
     def selection(stage: str, split_seed: int) -> Selection:
@@ -163,7 +165,12 @@ def pools(root: Path, task: str, options: LoadOptions, source_options: str, regi
         test = options.load(_strict(read_list(folder, folder / ANNOTATIONS / "test_meta.list", n, test=True)))
         record: dict[str, Any] = {
             "regime": str(regime),
-            "kshot": {"k": regime.value, "protocol": "noah", "split_file": files[key].name, "seed": key[1]},
+            regime.kind: {
+                "k": regime.value,
+                "protocol": "noah",
+                "split_file": files[key].name,
+                "seed": key[1],
+            },
         }
         return Selection(train, val, test, record)
 

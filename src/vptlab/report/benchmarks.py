@@ -83,8 +83,8 @@ def fgvc_section(study: Study) -> Section:
 
 
 def few_shot_section(study: Study) -> Section:
-    s = Section("Few-shot: accuracy against shots")
-    cells = [c for c in study.cells if c.regime.startswith("kshot:")]
+    s = Section("Few-shot: accuracy against shots")  # kshot:K (paper) and fewshot:K (NOAH) runs
+    cells = [c for c in study.cells if c.regime.startswith(("kshot:", "fewshot:"))]
     shots = sorted({int(c.regime.split(":")[1]) for c in cells})
     if len(shots) < 2:
         return s.p("No k-shot final runs at two or more K in this study.")
@@ -95,11 +95,11 @@ def few_shot_section(study: Study) -> Section:
         series: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
         for c in cells:
             if c.task == task:
-                series[c.method].append((int(c.regime.split(":")[1]), c.mean, c.std))
-        for method, pts in sorted(series.items()):
+                series[_series(c, cells)].append((int(c.regime.split(":")[1]), c.mean, c.std))
+        for label, pts in sorted(series.items()):
             pts.sort()
             ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
-                        capsize=3, label=method_label(method))  # fmt: skip
+                        capsize=3, label=label)  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.set_xticks(shots, [str(k) for k in shots])
         ax.set_xlabel("shots per class (K)")
@@ -110,16 +110,23 @@ def few_shot_section(study: Study) -> Section:
     header = (
         "| task | method | " + " | ".join(f"K={k}" for k in shots) + " |\n|---|---|" + "---|" * len(shots)
     )
-    by = {(c.task, c.method, int(c.regime.split(":")[1])): c for c in cells}
+    by = {(c.task, _series(c, cells), int(c.regime.split(":")[1])): c for c in cells}
     rows = [
-        f"| {t} | {method_label(m)} | " + " | ".join(_fmt(by.get((t, m, k))) for k in shots) + " |"
+        f"| {t} | {m} | " + " | ".join(_fmt(by.get((t, m, k))) for k in shots) + " |"
         for t in tasks
-        for m in sorted({c.method for c in cells if c.task == t})
+        for m in sorted({_series(c, cells) for c in cells if c.task == t})
     ]
     s.table(
         header + "\n" + "\n".join(rows), "Test top-1 (%) per K, mean ± std over seeds (split seeds included)"
     )
     return s
+
+
+def _series(cell: Cell, cells: list[Cell]) -> str:
+    """A line's label: the method, with its regime kind when the study has both kshot:K and fewshot:K."""
+    kinds = {c.regime.split(":")[0] for c in cells}
+    kind = cell.regime.split(":")[0]
+    return method_label(cell.method) + (f" ({kind})" if len(kinds) > 1 else "")
 
 
 # --- robustness ------------------------------------------------------------------------------------------------

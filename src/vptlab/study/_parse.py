@@ -189,7 +189,10 @@ def _training(t: Table) -> TrainingSpec:
         schedule=t.get("schedule", "str", "step", check=one_of(*SCHEDULES)),
         eval_test_every=t.get("eval_test_every", "int", 0, check=non_negative),
         curve_regimes=t.get_list(
-            "curve_regimes", "str", ("standard", "kshot", "size"), check=one_of("standard", "kshot", "size")
+            "curve_regimes",
+            "str",
+            ("standard", "kshot", "fewshot", "size"),
+            check=one_of("standard", "kshot", "fewshot", "size"),
         ),
         precision=t.get("precision", "str", "auto", check=one_of(*PRECISIONS)),
         reference_optimizer=t.get("reference_optimizer", "bool", False),
@@ -203,6 +206,7 @@ def _training(t: Table) -> TrainingSpec:
 def _regimes(t: Table, data: DataSpec) -> RegimesSpec:
     kshot = t.get_list("kshot", "int", (), check=at_least(1), scalar_ok=True, allow_empty=True)
     size = t.get_list("size", "int", (), check=at_least(5), scalar_ok=True, allow_empty=True)
+    fewshot = t.get_list("fewshot", "int", (), check=at_least(1), scalar_ok=True, allow_empty=True)
 
     def in_study(task: str) -> str | None:
         return None if task in data.tasks else f"must be one of the study's tasks ({', '.join(data.tasks)})"
@@ -216,18 +220,26 @@ def _regimes(t: Table, data: DataSpec) -> RegimesSpec:
             scalar_ok=True,
             allow_empty=True,
         )
-        for key in ("kshot_tasks", "kshot_methods", "size_tasks", "size_methods")
+        for key in (
+            "kshot_tasks",
+            "kshot_methods",
+            "size_tasks",
+            "size_methods",
+            "fewshot_tasks",
+            "fewshot_methods",
+        )
     }
-    spec = RegimesSpec(t.get("standard", "bool", not (kshot or size)), tuple(kshot), tuple(size), **limits)
+    standard = t.get("standard", "bool", not (kshot or size or fewshot))
+    spec = RegimesSpec(standard, tuple(kshot), tuple(size), fewshot=tuple(fewshot), **limits)
     if not spec.names:
-        t.fail("", "no regime left: set standard = true or give kshot / size values")
+        t.fail("", "no regime left: set standard = true or give kshot / fewshot / size values")
     t.done()
     return spec
 
 
 def _check_regime_methods(t: Table, regimes: RegimesSpec, methods: tuple[str, ...]) -> None:
     """Regime method limits name the study's methods, and FT-then-PT never runs without its stage-1 ``full``."""
-    for key in ("kshot_methods", "size_methods"):
+    for key in ("kshot_methods", "size_methods", "fewshot_methods"):
         chosen = getattr(regimes, key)
         for i, name in enumerate(chosen):
             if name not in methods:

@@ -100,6 +100,7 @@ class TrainingSpec:
     curve_regimes: tuple[str, ...] = (
         "standard",
         "kshot",
+        "fewshot",
         "size",
     )  # regime kinds whose finals use the cadence
     precision: str = "auto"
@@ -126,6 +127,11 @@ class RegimesSpec:
     kshot_methods: tuple[str, ...] = ()
     size_tasks: tuple[str, ...] = ()
     size_methods: tuple[str, ...] = ()
+    fewshot: tuple[
+        int, ...
+    ] = ()  # NOAH's few-shot protocol (K per class train, whole val; vptlab.data.splits)
+    fewshot_tasks: tuple[str, ...] = ()
+    fewshot_methods: tuple[str, ...] = ()
 
     def covers(self, regime: str, method: str, task: str) -> bool:
         """Whether ``regime`` runs for this method and task."""
@@ -141,6 +147,7 @@ class RegimesSpec:
         return (
             (("standard",) if self.standard else ())
             + tuple(f"kshot:{k}" for k in self.kshot)
+            + tuple(f"fewshot:{k}" for k in self.fewshot)
             + tuple(f"size:{n}" for n in self.size)
         )
 

@@ -18,7 +18,7 @@ from vptlab.errors import UserError
 STAGES = ("tune", "final")
 SCHEDULES = ("step", "epoch")
 PRECISIONS = ("auto", "fp32", "bf16")
-_REGIME = re.compile(r"^(standard|kshot:[1-9]\d*|size:[1-9]\d*)$")
+_REGIME = re.compile(r"^(standard|kshot:[1-9]\d*|fewshot:[1-9]\d*|size:[1-9]\d*)$")
 # Fields only some methods read; blanked (None) for the others by resolved().
 _METHOD_FIELDS = (
     "prompt_length",
@@ -46,7 +46,7 @@ class RunConfig:
     image_size: int | None = None  # None: the backbone's native size
     interpolation: str = "bilinear"
     stage: str = "tune"  # tune: train800 -> val200; final: train800val200 -> test
-    regime: str = "standard"  # standard | kshot:K | size:N
+    regime: str = "standard"  # standard | kshot:K | fewshot:K | size:N
     split_seed: int = 0
     lr: float | None = None  # base lr, scaled by batch_size / 256; None: the method's default
     wd: float | None = None
@@ -93,7 +93,12 @@ class RunConfig:
         _check(self.stage in STAGES, "stage", f"must be one of {STAGES}", self.stage)
         _check(self.schedule in SCHEDULES, "schedule", f"must be one of {SCHEDULES}", self.schedule)
         _check(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}", self.precision)
-        _check(bool(_REGIME.match(self.regime)), "regime", "must be standard, kshot:K or size:N", self.regime)
+        _check(
+            bool(_REGIME.match(self.regime)),
+            "regime",
+            "must be standard, kshot:K, fewshot:K or size:N",
+            self.regime,
+        )
         _check(self.image_size is None or self.image_size >= 8, "image_size", "must be >= 8", self.image_size)
         _check(
             self.interpolation in ("nearest", "bilinear", "bicubic", "lanczos"),
