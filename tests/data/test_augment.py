@@ -11,7 +11,7 @@ from PIL import Image
 from benchmark_layouts import class_image
 from vptlab.data import augment
 from vptlab.data.images import ImageList
-from vptlab.data.ragged import augmented_batch, load_ragged, train_transform
+from vptlab.data.ragged import augmented_batch, load_ragged, random_crop_reader
 
 tv = pytest.importorskip("torchvision.transforms")
 F = pytest.importorskip("torchvision.transforms.functional")
@@ -94,7 +94,7 @@ def test_a_batch_does_not_depend_on_the_batch_it_is_read_in(tmp_path: Path) -> N
         class_image(i, i, (40 + 7 * i, 37)).save(files[-1])
     images = load_ragged(_lst(files), 32, cache_dir=tmp_path / "cache").imageset.images
     whole = augmented_batch(images, np.arange(5), seed=4, epoch=1)
-    transform = train_transform(type("S", (), {"images": images})(), 4, 1)
+    transform = random_crop_reader(type("S", (), {"images": images})(), 4, 1)
     np.testing.assert_array_equal(transform(np.array([1, 3])), whole[[1, 3]])
     # the default (eval) view of the cached set is the centre crop: what evaluation and FID see
     np.testing.assert_array_equal(np.asarray(images)[2], augment.decode_eval(files[2], 32))

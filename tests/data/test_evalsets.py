@@ -11,13 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from benchmark_layouts import class_image, make_variant
 from vptlab.data import load_task
 from vptlab.data.evalsets import eval_image_list, load_eval_set
 from vptlab.errors import UserError
-from vptlab.train.evalsets import masked
 
 WNIDS = ["n01440764", "n01443537", "n01484850", "n01491361"]
 
@@ -72,11 +70,22 @@ def test_unknown_classes_are_a_user_error_and_a_names_file_resolves_them(
     assert sorted(set(ok.images.labels.tolist())) == [0, 1]
 
 
-def test_masking_restricts_argmax_and_softmax_to_the_subset() -> None:
-    logits = torch.tensor([[5.0, 1.0, 0.0, 2.0]])
-    mask = torch.tensor([False, True, False, True])
-    out = masked(lambda x: logits, mask)(None)
-    assert out.argmax(1).item() == 3 and torch.isfinite(out.logsumexp(1)).all()
+def test_the_loop_gets_each_set_with_its_logit_mask(imagenet: Path, tmp_path: Path) -> None:
+    from vptlab.train import RunConfig, train_run
+    from vptlab.train.engine import TrainOptions
+    from vptlab.train.evalsets import with_config_eval_sets
+
+    data = load_task(f"folder:{imagenet / 'imagenet'}", "imagenet", image_size=32, cache_dir=tmp_path / "c")
+    kw = dict(method="linear", task="imagenet", data=f"folder:{imagenet / 'imagenet'}", backbone="vptlab-tiny",
+              image_size=32, epochs=1, warmup_epochs=0, lr=1.0, wd=0.0, batch_size=8)  # fmt: skip
+    sets = {"a": str(imagenet / "variants/imagenet-a"), "sketch": str(imagenet / "variants/imagenet-sketch")}
+    cfg = RunConfig(**kw, extra={"eval_sets": sets}).resolved()
+    opts = with_config_eval_sets(TrainOptions.make("cpu"), cfg, data)
+    assert opts.eval_sets["a"].classes == (1, 3) and opts.eval_sets["sketch"].classes is None
+    assert with_config_eval_sets(TrainOptions.make("cpu"), RunConfig(**kw).resolved(), data).eval_sets == {}
+    result = train_run(cfg, tmp_path / "run", task_data=data)
+    assert result["status"] == "ok" and set(result["metrics"]["eval"]) == {"a", "sketch"}
+    assert result["data"]["eval_sets"]["a"]["masked_to_classes"] is True
 
 
 def test_train_cli_records_each_evaluation(imagenet: Path, tmp_path: Path) -> None:
@@ -90,9 +99,14 @@ def test_train_cli_records_each_evaluation(imagenet: Path, tmp_path: Path) -> No
         env_extra={"VPTLAB_CACHE": str(tmp_path / "cache")},
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    evals = json.loads((out / "result.json").read_text())["metrics"]["eval"]
-    assert set(evals) == {"sketch", "a"}
-    assert evals["a"]["masked_to_classes"] and evals["a"]["classes"] == 2 and evals["sketch"]["images"] == 8
+    result = json.loads((out / "result.json").read_text())
+    evals, records = result["metrics"]["eval"], result["data"]["eval_sets"]
+    assert set(evals) == {"sketch", "a"} == set(records)
+    assert (
+        records["a"]["masked_to_classes"]
+        and records["a"]["classes"] == 2
+        and records["sketch"]["images"] == 8
+    )
     assert all(0.0 <= e["top1"] <= 100.0 for e in evals.values())
     assert np.isfinite(evals["a"]["loss"])
 

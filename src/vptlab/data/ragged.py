@@ -99,12 +99,17 @@ class RaggedImages:
         return out
 
 
+def crops_at_random(source: str) -> bool:
+    """Whether a data source's train sets are cropped at random each epoch (FGVC): no features computed once."""
+    return str(source).startswith("fgvc:")
+
+
 def is_ragged(imageset: ImageSet | Any) -> bool:
     """Whether a set (or a loop's input) holds whole images for the random-crop train transform."""
     return isinstance(getattr(imageset, "images", None), RaggedImages)
 
 
-def train_transform(data: Any, seed: int, epoch: int) -> Callable[[np.ndarray], np.ndarray] | None:
+def random_crop_reader(data: Any, seed: int, epoch: int) -> Callable[[np.ndarray], np.ndarray] | None:
     """The per-batch train transform of a loop's input: random crop + flip for a set of whole images (FGVC),
     ``None`` for anything else (images used as cached)."""
     if not is_ragged(data):
