@@ -124,13 +124,13 @@ def test_the_same_seed_gives_the_same_run_and_augmentation_changes_training(fgvc
     data = load_task(f"fgvc:{fgvc_root}", "cub", image_size=32, cache_dir=tmp_path / "cache")
     kw = dict(method="vpt-deep", task="cub", data=f"fgvc:{fgvc_root}", backbone="vptlab-tiny", image_size=32,
               epochs=2, warmup_epochs=0, lr=1.0, wd=0.0, batch_size=6, prompt_length=2)  # fmt: skip
-    a = train_run(RunConfig(**kw), tmp_path / "a", task_data=data)
-    b = train_run(RunConfig(**kw), tmp_path / "b", task_data=data)
+    a = train_run(RunConfig.of(**kw), tmp_path / "a", task_data=data)
+    b = train_run(RunConfig.of(**kw), tmp_path / "b", task_data=data)
     assert a["metrics"]["train_loss"] == b["metrics"]["train_loss"]
     # the same run on centre crops only (no random crops): different training losses
     plain = type(data)(data.info, data.train.subset(np.arange(len(data.train))), data.val, data.test)
     plain.train.images = np.asarray(plain.train.images)
-    c = train_run(RunConfig(**kw), tmp_path / "c", task_data=plain)
+    c = train_run(RunConfig.of(**kw), tmp_path / "c", task_data=plain)
     assert c["metrics"]["train_loss"] != a["metrics"]["train_loss"]
 
 
