@@ -75,6 +75,10 @@ def test_data_check_cli(noah_root: Path) -> None:
     res = _cli("data", "check", f"fewshot:{noah_root}")
     assert res.returncode == 0, res.stderr
     assert "train_meta.list.num_shot_2.seed_2" in res.stdout and "K-shot files for K in [1, 2]" in res.stdout
+    prep = _cli("data", "prepare", f"fewshot:{noah_root}", "--task", "mini-pets", "--image-size", "16",
+                "--cache-dir", str(noah_root.parent / "cache"))  # fmt: skip
+    assert prep.returncode == 0, prep.stderr  # every released K-shot file decoded into the cache
+    assert "mini-pets: train 6, test 6" in prep.stdout  # the last one printed: K = 2, seed 2
 
 
 def test_study_over_shots_and_seeds_and_the_report_figure(noah_root: Path, tmp_path: Path) -> None:

@@ -181,11 +181,13 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         _from_tfds(args)
     tasks = args.task or [t.name for t in list_tasks(args.source)]
     for task in tasks:
-        for stage in ("tune", "final"):
+        for stage, regime, split_seed in _prepared_splits(args.source, task):
             data = load_task(
                 args.source,
                 task,
                 stage=stage,
+                regime=regime,
+                split_seed=split_seed,
                 image_size=args.image_size,
                 interpolation=args.interpolation,
                 cache_dir=args.cache_dir,
@@ -197,6 +199,17 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
             f"{task}: train {sizes['train']}, test {sizes['test']} at {args.image_size}px; {skipped} skipped"
         )
     return 0
+
+
+def _prepared_splits(source: str, task: str) -> list[tuple[str, str, int]]:
+    """(stage, regime, split seed) to decode: the standard splits, or each released K-shot file (fewshot:)."""
+    if not str(source).startswith("fewshot:"):
+        return [("tune", "standard", 0), ("final", "standard", 0)]
+    from vptlab.data.fewshot import ANNOTATIONS, train_files
+
+    folder = Path(str(source).partition(":")[2]).expanduser()
+    folder = folder if (folder / ANNOTATIONS).is_dir() else folder / task
+    return [("tune", f"kshot:{k}", seed) for k, seed in sorted(train_files(folder))]
 
 
 def _from_tfds(args: argparse.Namespace) -> None:
