@@ -144,8 +144,8 @@ def config_from_flags(values: dict[str, Any], options: dict[str, Any], backbone_
 
 
 def _flag_message(message: str, names: set[str]) -> str:
-    name = message.split(" ", 1)[0]
-    if name in names:
+    name, _, rest = message.partition(" ")
+    if name in names and rest.startswith("must "):
         return "--" + name.replace("_", "-") + message[len(name) :]
     for option in sorted(names, key=len, reverse=True):  # "method lora has no option 'x'": name the flag
         message = message.replace(repr(option), "--" + option.replace("_", "-"))
