@@ -218,3 +218,51 @@ def test_bitfit_decays_the_biases_it_tunes(bias_decay, expected, tiny_cfg):
     ):
         assert wd_of[id(named[name])] == expected
     assert wd_of[id(named["head.bias"])] == 0.0 and wd_of[id(named["head.weight"])] == 0.01
+
+
+@pytest.fixture
+def extra_method():
+    """A method registered for one test (and removed after it)."""
+    from dataclasses import dataclass
+
+    from vptlab.methods import Method, MethodConfig, option, register
+    from vptlab.methods.base import _REGISTRY, at_least
+
+    @dataclass(frozen=True)
+    class HeadsConfig(MethodConfig):
+        heads: int = option(2, help="heads", check=at_least(1))
+
+    method = register(
+        Method(
+            "two-heads",
+            "two heads",
+            "head",
+            prepare=lambda model, options: None,
+            config=HeadsConfig,
+            label="Two heads",
+            color="#123456",
+            order=50,
+            cost="linear",
+            tie_axes=("heads",),
+        )  # fmt: skip
+    )
+    yield method
+    del _REGISTRY[method.name]
+
+
+def test_labels_colours_order_cost_ties_and_spec_keys_come_from_the_method(extra_method):
+    from vptlab.analysis._plot import method_color
+    from vptlab.analysis.results import method_label, method_rank
+    from vptlab.study.estimate import method_kind
+    from vptlab.study.select import tie_axes
+    from vptlab.study.spec import parse_spec
+
+    assert method_label("two-heads") == "Two heads" and method_color("two-heads") == "#123456"
+    assert method_rank("full") < method_rank("lora") < method_rank("two-heads") < method_rank("not-installed")
+    assert method_kind("two-heads") == "linear" and method_kind("mixed") == "full"
+    assert tie_axes("two-heads") == ("lr", "wd", "heads")
+    spec = parse_spec(
+        "[data]\nsource = 'vtab1k:/x'\ntasks = ['cifar']\n[methods.two-heads]\nheads = [1, 3]\n"
+    )
+    assert dict(spec.method("two-heads").options)["heads"] == (1, 3)
+    assert RunConfig.of(method="two-heads", task="t", heads=3).identity()["heads"] == 3
