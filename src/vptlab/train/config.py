@@ -96,9 +96,9 @@ class RunConfig:
         _check(bool(_REGIME.match(self.regime)), "regime", "must be standard, kshot:K or size:N", self.regime)
         _check(self.image_size is None or self.image_size >= 8, "image_size", "must be >= 8", self.image_size)
         _check(
-            self.interpolation in ("nearest", "bilinear", "bicubic", "lanczos"),
+            self.interpolation in ("nearest", "bilinear", "bicubic", "lanczos", "tf-bilinear"),
             "interpolation",
-            "must be nearest, bilinear, bicubic or lanczos",
+            "must be nearest, bilinear, bicubic, lanczos or tf-bilinear",
             self.interpolation,
         )
         _check(
