@@ -110,6 +110,10 @@ def test_the_paper_backbone():
     assert is_paper_backbone("vit_base_patch16_224.orig_in21k")
     assert is_paper_backbone("timm/vit_base_patch16_224.orig_in21k", None)
     assert is_paper_backbone("vit_base_patch16_224", "/weights/ViT-B_16.npz")
+    assert is_paper_backbone(
+        "vit_base_patch16_224", "models/imagenet21k_ViT-B_16.npz"
+    )  # the reference's name
+    assert not is_paper_backbone("vit_base_patch16_224", "models/ViT-B_16-224.npz")  # IN-21k -> IN-1k
     assert not is_paper_backbone("vit_base_patch16_224.augreg_in21k")  # other weights (AugReg)
     assert not is_paper_backbone("vit_base_patch16_224", "/weights/other.safetensors")
     assert not is_paper_backbone("vit_small_patch16_224", "/weights/ViT-B_16.npz")

@@ -26,7 +26,9 @@ VPT_PAPER = "jia2022"
 UNCERTAIN_MARK = "?"
 # timm names whose weights are Google's original ImageNet-21k ViT-B/16 (the paper's backbone).
 PAPER_BACKBONES = ("vit_base_patch16_224.orig_in21k",)
-PAPER_CHECKPOINT = "vit-b_16.npz"  # Google's file name (lower-cased) for the same weights
+# File names (lower-cased) of the same weights: Google's (gs://vit_models/imagenet21k/ViT-B_16.npz) and the
+# reference code's model zoo name for it (`sup_vitb16_imagenet21k`).
+PAPER_CHECKPOINTS = ("vit-b_16.npz", "imagenet21k_vit-b_16.npz")
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,9 @@ def is_paper_backbone(name: str | None, checkpoint: str | None = None) -> bool:
     """Whether a run's backbone is the paper's: Google's original ImageNet-21k ViT-B/16.
 
     Either timm's ``vit_base_patch16_224.orig_in21k``, or a ViT-B/16 architecture loading Google's
-    ``ViT-B_16.npz``.  (The same file name is also used for Google's IN-21k -> IN-1k weights; vptlab cannot tell
-    them apart by name, so name the file you loaded honestly.)
+    ``ViT-B_16.npz`` (``imagenet21k_ViT-B_16.npz`` in the reference code's model folder).  Google's IN-21k ->
+    IN-1k weights are ``ViT-B_16-224.npz`` (the reference config's default, not the paper's) and do not count;
+    a file renamed to one of the names above cannot be told apart, so keep the names honest.
     """
     name = (name or "").removeprefix("timm/").removeprefix("hf-hub:timm/")
     if name in PAPER_BACKBONES:
@@ -125,5 +128,5 @@ def is_paper_backbone(name: str | None, checkpoint: str | None = None) -> bool:
     return (
         name.split(".")[0] == "vit_base_patch16_224"
         and bool(checkpoint)
-        and PurePath(str(checkpoint)).name.lower() == PAPER_CHECKPOINT
+        and PurePath(str(checkpoint)).name.lower() in PAPER_CHECKPOINTS
     )
