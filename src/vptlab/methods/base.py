@@ -1,6 +1,6 @@
 """What every tuning method declares, and the registry that finds methods by name.
 
-A method says which parameters train, which optimiser and default grid it uses (DESIGN.md section 2), and
+A method says which parameters train, which optimiser and default grid it uses (docs/protocol.md), and
 whether the backbone runs in eval mode while training.  Adding a method is one module with one ``register``
 call; nothing else in vptlab lists the methods.
 """
@@ -16,7 +16,7 @@ from vptlab.errors import UserError
 if TYPE_CHECKING:
     from torch import nn
 
-# DESIGN.md section 2: base lrs (scaled by batch/256) x weight decays.
+# The reference code's grids (docs/protocol.md): base lrs (scaled by batch/256) x weight decays.
 PROMPT_GRID = {
     "lr": (50.0, 25.0, 10.0, 5.0, 2.5, 1.0, 0.5, 0.25, 0.1, 0.05),
     "wd": (0.01, 0.001, 0.0001, 0.0),
