@@ -83,7 +83,9 @@ def test_report_sets_the_seed_papers_tables_beside_ours(tmp_path):
     assert "| FT, published (Han et al. 2024) | 37.4 |" in one_shot
     assert "| VPT-deep, published (Han et al. 2024) | 54.6 |" in one_shot
     assert "Jia et al." not in one_shot
-    assert "ahead on" in _section(md, "Summary")  # the summary quotes the seed paper's own win count
+    summary = _section(md, "Summary")  # quotes the seed paper's own win counts on these tasks
+    assert "published (Han et al. 2024): VPT-deep ahead on 2 of these 3" in summary  # clevr_dist: 58.2 = 58.2
+    assert "published (Han et al. 2024): VPT-deep ahead on 1 of these 1" in summary  # one-shot cifar
 
 
 def test_ddof_zero_from_the_cli(tmp_path, capsys):
