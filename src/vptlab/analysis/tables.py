@@ -21,10 +21,10 @@ from vptlab.analysis.published import UNCERTAIN_MARK, Reference, reference, refe
 from vptlab.analysis.results import (
     FT,
     GROUP_ORDER,
-    METHOD_ORDER,
     Cell,
     NoResult,
     method_label,
+    method_rank,
     pick_vpt_method,
 )
 
@@ -126,7 +126,7 @@ def _rule(by_group: dict[str, list[str]]) -> str:
 
 
 def _method_rank(method: str) -> tuple:
-    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
+    return method_rank(method)
 
 
 def _row(label: str, method: str, means: dict, stds: dict | None, by_group: dict, vpt: str | None,
