@@ -46,7 +46,7 @@ def _train(study: Path, source: str, task: str, method: str, seed: int, regime: 
         epochs=3,
         warmup_epochs=1,
         batch_size=16,
-        prompt_length=3,
+        options={"prompt_length": 3} if method != "full" else {},
         eval_test_every=1,
     )
     train_run(cfg, study / "runs" / cfg.run_id, device="cpu", progress=False)

@@ -23,7 +23,10 @@ def test_paper_presets_use_the_papers_backbone_resize_and_precision(name):
     assert spec.backbone.interpolation == "tf-bilinear" and spec.training.precision == "fp32"
     regime = spec.regimes.names[0]
     cfg = tune_configs(spec, Group("vpt-deep", "dsprites_ori", regime))[0]
-    assert (cfg.interpolation, cfg.precision, cfg.prompt_length) == ("tf-bilinear", "fp32", 50)
+    assert (cfg.interpolation, cfg.precision, cfg.option("prompt_length")) == ("tf-bilinear", "fp32", 50)
+    assert (cfg.head_init, cfg.warmup_epochs) == ("reference", 10)
+    full = tune_configs(spec, Group("full", "dsprites_ori", regime))[0]
+    assert (full.head_init, full.warmup_epochs) == ("reference", 5)  # the reference's FT warm-up
 
 
 def test_every_prompt_length_names_its_source():
@@ -47,7 +50,7 @@ def test_every_prompt_length_names_its_source():
         ("sun397", 5),
         ("cifar", 10),
     ):
-        assert tune_configs(spec, Group("vpt-deep", task, "standard"))[0].prompt_length == length
+        assert tune_configs(spec, Group("vpt-deep", task, "standard"))[0].option("prompt_length") == length
 
 
 def _kshot_finals(split_seed: str) -> list:
