@@ -11,8 +11,9 @@ top-1 over seeds for each setting, the difference of the means, and whether it e
     nice .venv/bin/python bench/bench_fidelity.py --field head_init --values default reference   # core's option
     nice .venv/bin/python bench/bench_fidelity.py --tasks count ori --methods full --seeds 42 44 --epochs 5
 
-A field the installed vptlab does not have (``head_init`` before the method-options redesign lands) ends with a
-one-line message naming it.  ``--json PATH`` writes every run's numbers.
+``--field`` is any RunConfig field (``interpolation``, ``head_init``, ``precision``, ...) or a method option; one
+the installed vptlab does not have ends with a one-line message naming it.  ``--json PATH`` writes every run's
+numbers.  Finished runs in ``--dir`` are reused, so an interrupted measurement resumes.
 """
 
 from __future__ import annotations
