@@ -46,6 +46,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="timm architecture override, e.g. depth=2 (repeatable)",
     )
+    p.add_argument(
+        "--eval-set",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also score the trained model on this set (domain shift; class folders or annotations/val_meta.list; "
+        "repeatable): result.json metrics.eval[NAME]",
+    )
     p.add_argument("--out", required=True, type=Path, help="run folder (result.json, metrics.jsonl, weights)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -129,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(RunConfig)} - _SKIP
     values = {name: getattr(args, name) for name in fields}
     cfg = config_from_flags(values, method_options(args), parse_backbone_args(args.backbone_arg))
+    if args.eval_set:  # domain shift: a label of the run, not part of its identity
+        cfg = dataclasses.replace(cfg, extra={**cfg.extra, **_eval_sets(args.eval_set)})
     from vptlab.train.run import train_run
 
     result = train_run(
@@ -136,6 +146,16 @@ def run(args: argparse.Namespace) -> int:
     )
     print(format_result(result))
     return 0 if result["status"] in ("ok", "partial") else 1
+
+
+def _eval_sets(items: list[str]) -> dict:
+    sets = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--eval-set: expected NAME=PATH, got {item!r}")
+        sets[name] = path
+    return {"eval_sets": sets} if sets else {}
 
 
 def config_from_flags(values: dict[str, Any], options: dict[str, Any], backbone_args: tuple) -> RunConfig:

@@ -8,6 +8,7 @@ from collections import Counter
 from vptlab.analysis import curves, quadrants, tables
 from vptlab.analysis.results import FT, compare, method_label
 from vptlab.errors import UserError
+from vptlab.report.benchmarks import benchmark_sections
 from vptlab.report.build import ReportOptions, Study, figure
 from vptlab.report.render import Section
 
@@ -23,6 +24,7 @@ def build_sections(study: Study, opts: ReportOptions) -> list[Section]:
         overfitting(study, opts),
         data_size(study),
         one_shot(study, opts),
+        *benchmark_sections(study),  # FGVC, few-shot, robustness (vptlab.report.benchmarks)
         attention_section(study, opts),
         notes(study, opts),
     ]

@@ -28,7 +28,7 @@ SCHEDULES = ("step", "epoch")
 PRECISIONS = ("auto", "fp32", "bf16")
 HEAD_INITS = ("default", "reference")
 WARMUP_FRACTION = 0.1  # warmup_epochs when unset: 10% of the epochs (10 of 100, as in the reference)
-_REGIME = re.compile(r"^(standard|kshot:[1-9]\d*|size:[1-9]\d*)$")
+_REGIME = re.compile(r"^(standard|kshot:[1-9]\d*|fewshot:[1-9]\d*|size:[1-9]\d*)$")
 # Frozen for run-id stability: the method options that were RunConfig fields before methods owned their
 # configs.  A run identity carries each of them (None for the methods that do not read it), as it always did.
 # New options never go here.
@@ -64,7 +64,7 @@ class RunConfig:
     image_size: int | None = None  # None: the backbone's native size
     interpolation: str = "bilinear"
     stage: str = "tune"  # tune: train800 -> val200; final: train800val200 -> test
-    regime: str = "standard"  # standard | kshot:K | size:N
+    regime: str = "standard"  # standard | kshot:K | fewshot:K | size:N
     split_seed: int = 0
     lr: float | None = None  # base lr, scaled by batch_size / 256; None: the method's default
     wd: float | None = None
@@ -105,7 +105,12 @@ class RunConfig:
         _check(self.schedule in SCHEDULES, "schedule", f"must be one of {SCHEDULES}", self.schedule)
         _check(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}", self.precision)
         _check(self.head_init in HEAD_INITS, "head_init", f"must be one of {HEAD_INITS}", self.head_init)
-        _check(bool(_REGIME.match(self.regime)), "regime", "must be standard, kshot:K or size:N", self.regime)
+        _check(
+            bool(_REGIME.match(self.regime)),
+            "regime",
+            "must be standard, kshot:K, fewshot:K or size:N",
+            self.regime,
+        )
         _check(self.image_size is None or self.image_size >= 8, "image_size", "must be >= 8", self.image_size)
         _check(
             self.interpolation in ("nearest", "bilinear", "bicubic", "lanczos", "tf-bilinear"),

@@ -39,14 +39,17 @@ from torch import nn
 import vptlab
 from vptlab._progress import progress
 from vptlab.data.base import ImageSet, TaskData
+from vptlab.data.ragged import is_ragged
 from vptlab.errors import UserError
 from vptlab.store.runs import load_result
 from vptlab.train.config import RunConfig
+from vptlab.train.evalsets import with_config_eval_sets
 from vptlab.train.events import RunEvents, fanout
 from vptlab.train.learners import Learner, LearnerFactory, PassSetup, default_learner
 from vptlab.train.loop import (
     BlowupWatch,
     Diverged,
+    EpochStats,
     FeatureSet,
     Precision,
     Tally,
@@ -116,6 +119,8 @@ def train_pass(
     seconds}}``), e.g. ``linear_grid``."""
     if len(cfgs) != len(out_dirs):
         raise ValueError(f"{len(cfgs)} configs but {len(out_dirs)} folders")
+    if not cfgs:
+        return []
     cfgs = [c.resolved() for c in cfgs]
     _check_shared(cfgs)
     dirs = [Path(d) for d in out_dirs]
@@ -152,7 +157,12 @@ class _Member:
         self.error: str | None = None
         self.stage1_dir: Path | None = None
         self.seconds_before = 0.0
-        self.tally = Tally()
+        self.tally = Tally()  # this epoch's running sums (they travel in a mid-epoch checkpoint)
+        self.epoch_stats: EpochStats | None = None
+        # set by the pass once the learner exists
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.schedule: Schedule | None = None
+        self.watch: BlowupWatch | None = None
 
     def end(self, status: str, metrics: dict | None = None, error: str | None = None) -> None:
         if self.status is None:
@@ -181,6 +191,9 @@ class _Pass:
     def execute(self) -> list[dict]:
         try:
             self.data = self.data or _load_data(self.lead)
+            self.opts = with_config_eval_sets(
+                self.opts, self.lead, self.data
+            )  # domain shift (train/evalsets.py)
             for run in self.runs:
                 if _two_stage(run.cfg):
                     self._stage1(run)
@@ -255,7 +268,9 @@ class _Pass:
             self.precision,
             [r.stage1_dir for r in runs],
             compile=self.opts.compile,
-            linear_features=self.opts.linear_features and self.opts.train_transform is None,
+            linear_features=self.opts.linear_features
+            and self.opts.train_transform is None
+            and not is_ragged(data.train),  # FGVC: random crops every epoch, no features computed once
         )
         return self.factory([r.cfg for r in runs], setup)
 
