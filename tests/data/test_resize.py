@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from vptlab.data.images import check_interpolation, decode_image
-from vptlab.data.resize import RESIZE_MODES, resize_image, tf_bilinear_resize
+from vptlab.data.resize import RESIZE_MODES, resize_image, resize_pil, tf_bilinear_resize
 from vptlab.errors import UserError
 
 
@@ -127,3 +127,15 @@ def test_the_mode_is_validated_and_recorded(tmp_path):
     pil = load_task(f"folder:{tmp_path / 'data'}", "data", interpolation="bilinear", **kw)
     assert tf_style.record["interpolation"] == "tf-bilinear" and pil.record["interpolation"] == "bilinear"
     assert not np.array_equal(np.asarray(tf_style.train.images), np.asarray(pil.train.images))
+
+
+def test_non_square_resize_of_a_pil_image():
+    """The FGVC path resizes the shorter side (any aspect): PIL filters as PIL, tf-bilinear as the formula."""
+    image = np.random.default_rng(4).integers(0, 256, (30, 44, 3), dtype=np.uint8)
+    img = Image.fromarray(image)
+    assert np.array_equal(
+        np.asarray(resize_pil(img, (22, 15), "bilinear")), np.asarray(img.resize((22, 15), Image.BILINEAR))
+    )
+    tf_style = np.asarray(resize_pil(img, (22, 15), "tf-bilinear")).astype(float)
+    assert np.abs(tf_style - loop_reference(image, 15, 22)).max() <= 0.5 + 1e-3
+    assert resize_pil(img, (44, 30), "tf-bilinear") is img

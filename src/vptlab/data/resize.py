@@ -52,6 +52,17 @@ def resize_image(rgb: np.ndarray, size: int, mode: str = "bilinear") -> np.ndarr
     return np.asarray(img.resize((size, size), PIL_FILTERS[mode]), dtype=np.uint8)
 
 
+def resize_pil(img: Image.Image, size: tuple[int, int], mode: str = "bilinear") -> Image.Image:
+    """A PIL image resized to ``size`` = ``(width, height)`` with ``mode`` (any aspect; FGVC's shorter-side resize)."""
+    check_resize_mode(mode)
+    if img.size == size:
+        return img
+    if mode == TF_BILINEAR:
+        out = tf_bilinear_resize(np.asarray(img.convert("RGB")), size[1], size[0])
+        return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
+    return img.resize(size, PIL_FILTERS[mode])
+
+
 def tf_bilinear_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """``tf.image.resize(image, [height, width], "bilinear", antialias=False)``: float32 ``(height, width, C)``.
 
