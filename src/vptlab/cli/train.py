@@ -88,12 +88,12 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     infos = {}
     for m in list_methods():
         for info in m.options:
-            seen.setdefault(info.name, []).append(m.name)
+            seen.setdefault(info.name, []).append(f"{m.name}: {info.default}")
             infos.setdefault(info.name, info)
     for name, info in infos.items():
         flag = "--" + name.replace("_", "-")
         kind = {"int": int, "float": float, "str": str}.get(info.kind)
-        help_text = f"{info.help} [{', '.join(seen[name])}]".replace("%", "%%")
+        help_text = f"{info.help} [default {'; '.join(seen[name])}]".replace("%", "%%")
         if info.kind == "bool":
             group.add_argument(flag, dest=f"opt_{name}", action=argparse.BooleanOptionalAction, default=None,
                                help=help_text)  # fmt: skip
@@ -167,8 +167,8 @@ def config_from_flags(values: dict[str, Any], options: dict[str, Any], backbone_
 
 
 def _flag_message(message: str, names: set[str]) -> str:
-    name = message.split(" ", 1)[0]
-    if name in names:
+    name, _, rest = message.partition(" ")
+    if name in names and rest.startswith("must "):
         return "--" + name.replace("_", "-") + message[len(name) :]
     for option in sorted(names, key=len, reverse=True):  # "method lora has no option 'x'": name the flag
         message = message.replace(repr(option), "--" + option.replace("_", "-"))

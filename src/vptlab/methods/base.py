@@ -90,6 +90,11 @@ class OptionInfo:
     choices: tuple[Any, ...] | None
     legacy: Any
 
+    @property
+    def has_legacy(self) -> bool:
+        """Whether the option was added to an existing method (its ``legacy`` value is what runs meant before)."""
+        return self.legacy is not _NO_LEGACY
+
     def problem(self, value: Any) -> str | None:
         """What is wrong with ``value`` for this option (type, choices, range), or None."""
         if self.kind == "bool":

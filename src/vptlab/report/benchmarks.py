@@ -9,7 +9,7 @@ from importlib import resources
 
 from vptlab.analysis._plot import new_figure
 from vptlab.analysis.results import Cell, method_label
-from vptlab.report.build import Study, figure
+from vptlab.report.context import Study, figure
 from vptlab.report.render import Section
 
 FGVC_ORDER = ("cub", "nabirds", "oxford_flowers", "stanford_dogs", "stanford_cars")

@@ -170,7 +170,7 @@ class RunConfig:
         for info in method.options:
             if info.name not in given:
                 continue
-            if info.name in LEGACY_OPTION_KEYS or given[info.name] != info.legacy:
+            if info.name in LEGACY_OPTION_KEYS or not info.has_legacy or given[info.name] != info.legacy:
                 out[info.name] = given[info.name]
         if given:
             out |= method.make_options(given).identity_extra()
@@ -204,16 +204,23 @@ class RunConfig:
     @classmethod
     def of(cls, **values: Any) -> RunConfig:
         """A config from flat fields, method options among them: ``RunConfig.of(method="lora", lora_rank=4)``."""
-        return cls.from_dict(values, source="RunConfig")
+        return cls._from_flat(values, "RunConfig", old_form=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> RunConfig:
-        """Read ``to_dict``'s flat form (also result.json files written before methods owned their options)."""
+        """Read ``to_dict``'s flat form (also result.json files written before methods owned their options:
+        an option added since then has its legacy value there, e.g. LoRA's ``qkv+proj`` form)."""
+        return cls._from_flat(data, source, old_form="head_init" not in data and "options" not in data)
+
+    @classmethod
+    def _from_flat(cls, data: Mapping[str, Any], source: str, old_form: bool) -> RunConfig:
         data = dict(data)
         general = set(general_field_names()) | {"extra"}
         if "method" not in data:
             raise UserError(f"{source}: missing field 'method'")
         options = dict(data.pop("options", None) or {})
+        if old_form:
+            options |= _legacy_values(data["method"], data)
         for key in [k for k in data if k not in general]:
             value = data.pop(key)
             if key not in LEGACY_OPTION_KEYS or value is not None:  # blanks of the old flat form are fine
@@ -231,6 +238,15 @@ class RunConfig:
 def general_field_names() -> tuple[str, ...]:
     """RunConfig's fields that every run has (not the method options, not the free-form labels)."""
     return tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in _NOT_GENERAL)
+
+
+def _legacy_values(method: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A config written before an option existed meant the option's legacy value (LoRA's qkv+proj form, ...)."""
+    return {
+        o.name: o.legacy
+        for o in _method(method).options
+        if o.name not in data and o.has_legacy and o.name not in LEGACY_OPTION_KEYS
+    }
 
 
 def get_method_stages(name: str) -> int:
