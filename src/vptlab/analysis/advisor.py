@@ -341,12 +341,12 @@ def _threshold(
     (:mod:`vptlab.analysis.fid_threshold`), the built-in synthetic tasks as reference for vptlab-tiny."""
     reference = None
     if backbone == "vptlab-tiny" and pretrain_stats is None:
-        reference = lambda: _synthetic_reference_fids(extractor, pretrain)  # noqa: E731
+        reference = lambda: synthetic_reference_fids(extractor, pretrain)  # noqa: E731
     rule = fid_threshold(study_fids, given=explicit, reference=reference, what="study's {n} tasks")
     return rule.value, rule.source
 
 
-def _synthetic_reference_fids(extractor, pretrain) -> dict[str, float]:
+def synthetic_reference_fids(extractor, pretrain) -> dict[str, float]:
     from vptlab.analysis.fid import fid_from_stats, image_set_stats
     from vptlab.analysis.fid_features import extractor_image_size
     from vptlab.analysis.task_fid import task_train_images

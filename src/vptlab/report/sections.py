@@ -170,6 +170,7 @@ def quadrant_section(study: Study, opts: ReportOptions) -> Section:
     rule = fid_threshold(
         {c.task: fids[c.task] for c in comps if c.task in fids},
         given=opts.fid_threshold,
+        reference=study.facts.get("fid_reference"),
         what="{n} tasks below",
     )
     placed, cut = quadrants.assign_quadrants(comps, fids, rule=rule)
@@ -244,6 +245,12 @@ def _task_fids(study: Study, opts: ReportOptions) -> tuple[dict[str, float], str
         return {}, f"computing FID failed ({type(err).__name__}: {err})."
     for task, why in skipped.items():
         log.warning("no FID for %s: %s", task, why)
+    if (
+        name == "vptlab-tiny" and opts.pretrain_stats is None
+    ):  # the FID rule's reference set, as advise uses it
+        from vptlab.analysis.advisor import synthetic_reference_fids
+
+        study.facts["fid_reference"] = lambda: synthetic_reference_fids(extractor, pretrain)
     what = f"{opts.fid_features} features ({extractor.key}), pretraining side {pretrain.description or opts.pretrain_stats}"
     return {t: f.fid for t, f in fids.items()}, what
 
