@@ -33,6 +33,7 @@ class RunOptions:
     checkpoint_seconds: float = 300.0
     save_weights: bool = True
     threads: int | None = None  # torch intra-op threads for this worker
+    events: tuple[Any, ...] = ()  # RunEvents observers of each run (the Ray executor ships checkpoints with one)
 
 
 RunFn = Callable[[Job, Path, "Path | None", RunOptions], dict]
@@ -99,6 +100,7 @@ def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: RunOption
         stage1_lookup=stage1_lookup,
         checkpoint_seconds=options.checkpoint_seconds,
         save_weights=options.save_weights,
+        events=list(options.events) or None,
     )
 
 
