@@ -12,6 +12,7 @@ Each cluster uses token authentication with a token of its own (``RAY_AUTH_MODE=
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -110,7 +111,5 @@ class RayCluster:
 
 
 def _killpg(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass

@@ -9,6 +9,7 @@ the machine: a study does not land on someone else's cluster by accident.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,5 @@ def _ray_version() -> str:
 
 
 def _shutdown_quietly(ray: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):
         ray.shutdown()
-    except Exception:
-        pass
