@@ -46,15 +46,25 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
         "--executor", choices=("local", "ray"), help="where runs train (default: the spec's, else local)"
     )
     p.add_argument("--workers", type=int, metavar="N", help="local: N runs at once in worker processes")
-    p.add_argument("--address", metavar="ADDR",
-                   help="ray: join the cluster at ADDR: HOST:PORT (the head's GCS address), auto, or "
-                        "ray://HOST:PORT (default: RAY_ADDRESS if set, else a local instance of its own)")
-    p.add_argument("--max-retries", type=int, metavar="N",
-                   help="ray: submit a run lost with its worker or node again up to N times, from its newest "
-                        "checkpoint, before recording it failed (default: the spec's, else 3)")
-    p.add_argument("--checkpoint-storage", metavar="DIR",
-                   help="ray: a folder every node and the driver see at the same path; runs ship their "
-                        "checkpoints there instead of through the driver")
+    p.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="ray: join the cluster at ADDR: HOST:PORT (the head's GCS address), auto, or "
+        "ray://HOST:PORT (default: RAY_ADDRESS if set, else a local instance of its own)",
+    )
+    p.add_argument(
+        "--max-retries",
+        type=int,
+        metavar="N",
+        help="ray: submit a run lost with its worker or node again up to N times, from its newest "
+        "checkpoint, before recording it failed (default: the spec's, else 3)",
+    )
+    p.add_argument(
+        "--checkpoint-storage",
+        metavar="DIR",
+        help="ray: a folder every node and the driver see at the same path; runs ship their "
+        "checkpoints there instead of through the driver",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the spec's, else cuda if available)")
     p.add_argument("--checkpoint-seconds", type=float, default=300.0, metavar="S",
                    help="save a resumable checkpoint of a long run every S seconds (default 300); on Ray "

@@ -33,7 +33,9 @@ class RunOptions:
     checkpoint_seconds: float = 300.0
     save_weights: bool = True
     threads: int | None = None  # torch intra-op threads for this worker
-    events: tuple[Any, ...] = ()  # RunEvents observers of each run (the Ray executor ships checkpoints with one)
+    events: tuple[
+        Any, ...
+    ] = ()  # RunEvents observers of each run (the Ray executor ships checkpoints with one)
 
 
 RunFn = Callable[[Job, Path, "Path | None", RunOptions], dict]

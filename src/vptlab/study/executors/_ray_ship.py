@@ -57,7 +57,10 @@ class ShipCheckpoints(RunEvents):
     def checkpoint_saved(self, run_dir: Path, path: Path, epochs_done: int) -> None:
         import ray
 
-        files = {"metrics.jsonl": (run_dir / "metrics.jsonl").read_bytes(), "checkpoint.pt": path.read_bytes()}
+        files = {
+            "metrics.jsonl": (run_dir / "metrics.jsonl").read_bytes(),
+            "checkpoint.pt": path.read_bytes(),
+        }
         if self.storage:
             for name in SHIPPED:
                 atomic_write_bytes(storage_dir(self.storage, self.run_id) / name, files[name])

@@ -23,6 +23,7 @@ Ray is an optional extra: ``pip install 'vptlab[ray]'``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import signal
@@ -104,7 +105,9 @@ class RayExecutor:
             raise UserError("executor.device is 'cuda' but the Ray cluster has no GPUs")
         self.task_options = {"num_gpus": spec.gpus_per_run, "num_cpus": 1} if use_gpu else {
             "num_cpus": spec.cpus_per_run}  # fmt: skip
-        slots = int(gpus // spec.gpus_per_run) if use_gpu else int(resources.get("CPU", 1) // spec.cpus_per_run)
+        slots = (
+            int(gpus // spec.gpus_per_run) if use_gpu else int(resources.get("CPU", 1) // spec.cpus_per_run)
+        )
         self.slots = max(1, slots)
         self.capacity = self.slots * QUEUE_FACTOR
         self.worker_options = RunOptions(
@@ -161,9 +164,13 @@ class RayExecutor:
         """One line per lost attempt; submit again from the newest shipped checkpoint, or record ``failed``."""
         self._collect_checkpoints(also=flight)
         job, reason = flight.job, _reason(err)
-        label = f"ray: run {job.run_id} ({_describe(job)}) attempt {flight.attempt}/{self.max_retries + 1} lost"
+        label = (
+            f"ray: run {job.run_id} ({_describe(job)}) attempt {flight.attempt}/{self.max_retries + 1} lost"
+        )
         if flight.attempt <= self.max_retries:
-            epochs = _epochs_in(read_run_files(self.store.run_dir(job.run_id), ("metrics.jsonl", "checkpoint.pt")))
+            epochs = _epochs_in(
+                read_run_files(self.store.run_dir(job.run_id), ("metrics.jsonl", "checkpoint.pt"))
+            )
             start = f"its checkpoint after epoch {epochs}" if epochs else "the start"
             self.echo(f"{label}: {reason}; retrying from {start}")
             self._launch(job, flight.attempt + 1)
@@ -208,10 +215,8 @@ class RayExecutor:
                 self._collect_checkpoints()
         finally:
             for ref in getattr(self, "pending", {}):
-                try:
+                with contextlib.suppress(Exception):  # its worker or node may be gone already
                     self.ray.cancel(ref, force=True)
-                except Exception:  # its worker or node is gone already
-                    pass
             self.pending = {}
             self.stage1_refs = {}
             if self.started_here:
