@@ -8,8 +8,8 @@ which reads its orders from the folder ``$VPTLAB_TEST_HOOKS``:
   for an instance vptlab started) that saves its checkpoint after epoch 1, after that checkpoint has been
   shipped, claims ``paused-<node>.<k>`` (it holds ``PID RUN_ID``) and waits until ``release`` exists: the test
   kills it, its worker or its node at a known point, never in a race;
-* ``die``: ``METHOD STAGE SEED``; the matching run kills its own worker with SIGKILL at its first checkpoint,
-  every attempt;
+* ``die``: ``METHOD STAGE SEED``; the matching run kills its own worker with SIGKILL at its first checkpoint, and
+  a retry of it as soon as it resumes;
 * every run appends ``RUN_ID START_EPOCH NODE PID`` to ``starts.log`` when it starts (or resumes).
 
 A test helper, not library code: the library has no hook for this.
@@ -42,14 +42,14 @@ class Hook(RunEvents):
     def run_start(self, run_dir: Path, config: dict, start_epoch: int) -> None:
         with open(hooks_dir() / "starts.log", "a") as fh:
             fh.write(f"{self.job.run_id} {start_epoch} {node()} {os.getpid()}\n")
+        if start_epoch > 0:
+            self._maybe_die()
 
     def checkpoint_saved(self, run_dir: Path, path: Path, epochs_done: int) -> None:
-        root, cfg = hooks_dir(), self.job.cfg
-        die = root / "die"
-        if die.is_file() and die.read_text().split() == [cfg.method, cfg.stage, str(cfg.seed)]:
-            os.kill(os.getpid(), signal.SIGKILL)
+        self._maybe_die()
         if epochs_done != 1:
             return
+        root = hooks_dir()
         k = 1
         while (root / f"pause-{node()}.{k}").exists():
             if _claim(root / f"paused-{node()}.{k}", f"{os.getpid()} {self.job.run_id}"):
@@ -57,6 +57,11 @@ class Hook(RunEvents):
                     time.sleep(0.05)
                 return
             k += 1
+
+    def _maybe_die(self) -> None:
+        die, cfg = hooks_dir() / "die", self.job.cfg
+        if die.is_file() and die.read_text().split() == [cfg.method, cfg.stage, str(cfg.seed)]:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _claim(path: Path, text: str) -> bool:
