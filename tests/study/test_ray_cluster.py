@@ -158,7 +158,11 @@ def test_a_study_survives_a_killed_worker_a_preempted_worker_and_a_lost_node(
 ):
     (orders / "pause-head.1").touch()
     (orders / "pause-node2.1").touch()
-    proc = drive(cluster, spec_file, tmp_path, "--max-retries", "2")
+    storage = tmp_path / "shared"  # every node of this cluster sees this folder: checkpoints go there
+    storage.mkdir()
+    proc = drive(
+        cluster, spec_file, tmp_path / "out", "--max-retries", "2", "--checkpoint-storage", str(storage)
+    )
     head_pid, head_run = paused(orders, "head.1", proc)
     node2_pid, node2_run = paused(orders, "node2.1", proc)
     os.kill(head_pid, signal.SIGKILL)  # a worker killed (out of memory, or by hand)
@@ -175,7 +179,8 @@ def test_a_study_survives_a_killed_worker_a_preempted_worker_and_a_lost_node(
     runs = starts(orders)
     for run_id in (head_run, node2_run, lost_run):
         assert runs[run_id][0] == 0 and runs[run_id][-1] == 1, runs[run_id]  # retried from epoch 1, not 0
-    assert results(tmp_path) == results(reference)
+    assert results(tmp_path / "out") == results(reference)
+    assert not list(storage.iterdir())  # each run's shared checkpoint folder goes once the run has returned
 
 
 def test_after_its_retries_a_lost_run_is_recorded_failed_and_the_study_goes_on(
@@ -221,4 +226,5 @@ def test_every_address_form_joins_the_cluster(cluster, form):
                          timeout=120)  # fmt: skip
     lines = out.stdout.splitlines()
     assert len(lines) >= 2 and lines[-1] == "task ran", out.stdout + out.stderr[-3000:]
-    assert lines[-2].startswith(f"the Ray cluster at {address or cluster.address} ("), lines[-2]
+    shown = address if form in ("host:port", "ray://") else cluster.address  # auto: the address it found
+    assert lines[-2].startswith(f"the Ray cluster at {shown} ("), lines[-2]

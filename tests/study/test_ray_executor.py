@@ -199,6 +199,7 @@ class _InitRecorder:
     ("address", "env", "expected", "said"),
     [
         (None, None, "local", "a local Ray instance started for this study (4 CPUs)"),
+        ("local", "10.0.0.1:6379", "local", "a local Ray instance started for this study (4 CPUs)"),
         (None, "10.0.0.1:6379", None, "the Ray cluster at 10.0.0.1:6379 (1 node, 4 CPUs)"),
         ("10.0.0.2:6379", None, "10.0.0.2:6379", "the Ray cluster at 10.0.0.2:6379 (1 node, 4 CPUs)"),
         ("ray://h:10001", None, "ray://h:10001", "the Ray cluster at ray://h:10001 (1 node, 4 CPUs)"),
@@ -249,3 +250,26 @@ def test_ray_flags_need_the_ray_executor_and_valid_values(tmp_path, capsys):
     bad = _write(tmp_path, FAKE_SPEC + "[executor]\nkind = 'ray'\nmax_retries = -2\n")
     with pytest.raises(UserError, match="executor.max_retries"):
         load_spec(bad)
+
+
+def test_with_shared_storage_the_worker_writes_the_checkpoint_there_and_sends_a_notice(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from vptlab.study.executors._ray_ship import ShipCheckpoints, take_checkpoint
+
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(get=lambda value: value))
+    inbox = Inbox()
+    actor = types.SimpleNamespace(put=types.SimpleNamespace(remote=inbox.put))
+    run_dir = tmp_path / "worker-tmp"
+    run_dir.mkdir()
+    (run_dir / "metrics.jsonl").write_text('{"epoch": 0}\n')
+    (run_dir / "checkpoint.pt").write_bytes(b"ckpt")
+    ShipCheckpoints(actor, "r1", 7, str(tmp_path / "shared")).checkpoint_saved(
+        run_dir, run_dir / "checkpoint.pt", 1
+    )
+    assert inbox.take() == {"r1": (7, 1, None)}  # only a notice travels through Ray
+    assert (tmp_path / "shared" / "r1" / "checkpoint.pt").read_bytes() == b"ckpt"
+    take_checkpoint(tmp_path / "study" / "r1", "r1", None, str(tmp_path / "shared"))
+    assert (tmp_path / "study" / "r1" / "checkpoint.pt").read_bytes() == b"ckpt"
+    assert (tmp_path / "study" / "r1" / "metrics.jsonl").read_text() == '{"epoch": 0}\n'

@@ -22,11 +22,11 @@ def connect(ray: Any, spec: ExecutorSpec) -> str:
     """``ray.init`` as the spec (or ``RAY_ADDRESS``) asks; returns what was joined, in words."""
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
     env_address = os.environ.get("RAY_ADDRESS") or None
-    if spec.address:
+    if spec.address and spec.address != "local":
         address, source = spec.address, "from --address / executor.address"
         if address == "auto" and env_address:
             source += f", RAY_ADDRESS={env_address}"
-    elif env_address:
+    elif env_address and spec.address != "local":
         address, source = None, f"from RAY_ADDRESS={env_address}"  # Ray itself reads RAY_ADDRESS
     else:
         address, source = "local", "a new local instance"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import shutil
 import signal
 import threading
 from collections.abc import Callable
@@ -156,9 +157,15 @@ class RayExecutor:
             kind, value = self.ray.get(ref)
         except self.ray.exceptions.RayError as err:  # the worker, its node or the task itself failed
             return self._lost(flight, err)
+        self._forget_storage(flight.job.run_id)
         if kind == "user_error":
             return Outcome(flight.job, user_error=value)
         return Outcome(flight.job, result=value["result"], files=value["files"])
+
+    def _forget_storage(self, run_id: str) -> None:
+        """The run returned with all its files: its folder in the shared checkpoint storage has served."""
+        if self.storage:
+            shutil.rmtree(Path(self.storage) / run_id, ignore_errors=True)
 
     def _lost(self, flight: _Flight, err: BaseException) -> Outcome | None:
         """One line per lost attempt; submit again from the newest shipped checkpoint, or record ``failed``."""
@@ -178,6 +185,7 @@ class RayExecutor:
         self.echo(f"{label}: {reason}; no retries left, recorded as failed")
         result = _failed_result(job, f"lost {flight.attempt} time(s) on Ray; last: {reason}")
         files = read_run_files(self.store.run_dir(job.run_id), ("metrics.jsonl", "checkpoint.pt"))
+        self._forget_storage(job.run_id)
         files["result.json"] = json.dumps(result, indent=1).encode()
         return Outcome(job, result=result, files=files)
 
