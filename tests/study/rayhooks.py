@@ -23,6 +23,7 @@ import signal
 import time
 from pathlib import Path
 
+from vptlab.study.executors._ray_ship import stop_requested
 from vptlab.study.worker import run_job
 from vptlab.train.events import RunEvents
 
@@ -47,14 +48,14 @@ class Hook(RunEvents):
 
     def checkpoint_saved(self, run_dir: Path, path: Path, epochs_done: int) -> None:
         self._maybe_die()
-        if epochs_done != 1:
+        if epochs_done != 1 or stop_requested():  # a preempted run's own checkpoint: let it go
             return
         root = hooks_dir()
         k = 1
         while (root / f"pause-{node()}.{k}").exists():
             if _claim(root / f"paused-{node()}.{k}", f"{os.getpid()} {self.job.run_id}"):
-                while not (root / "release").exists():
-                    time.sleep(0.05)
+                while not (root / "release").exists() and not stop_requested():
+                    time.sleep(0.05)  # SIGTERM (preemption) ends the wait: the run stops at its next step
                 return
             k += 1
 

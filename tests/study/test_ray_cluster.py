@@ -23,7 +23,7 @@ from studyhelpers import make_folder_task
 from vptlab.store.runs import study_results
 from vptlab.study.runner import run_study
 from vptlab.study.spec import load_spec
-from vptlab.study.worker import RunOptions
+from vptlab.study.worker import WorkerOptions
 from vptlab_testing import tiny_spec
 
 pytest.importorskip("ray")
@@ -46,7 +46,7 @@ def spec_file(tmp_path_factory) -> Path:
 def reference(spec_file, tmp_path_factory) -> Path:
     """The same study on the local executor, uninterrupted."""
     out = tmp_path_factory.mktemp("reference")
-    options = RunOptions(device="cpu", checkpoint_seconds=0)
+    options = WorkerOptions(device="cpu", checkpoint_seconds=0)
     run_study(load_spec(spec_file), out, options=options, echo=lambda _: None)
     return out
 

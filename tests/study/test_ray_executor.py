@@ -20,7 +20,7 @@ from vptlab.study.executors._ray_ship import Inbox
 from vptlab.study.executors.ray import RayExecutor
 from vptlab.study.spec import ExecutorSpec, load_spec
 from vptlab.study.state import Job
-from vptlab.study.worker import RunOptions
+from vptlab.study.worker import WorkerOptions
 from vptlab.train.config import RunConfig
 
 
@@ -86,7 +86,7 @@ class FakeRay:
             self.submitted.append((job.run_id, ship.serial, dict(files)))
             if self.lose(job, len(self.submitted)):
                 # the attempt trains, ships its checkpoint after epoch 1, then its worker dies
-                ship.inbox.obj.put(job.run_id, ship.serial, 1, {"metrics.jsonl": b'{"epoch": 0}\n',
+                ship.inbox.obj.put(job.run_id, ship.serial, 1, 1, {"metrics.jsonl": b'{"epoch": 0}\n',
                                                                "checkpoint.pt": b"ckpt1"})  # fmt: skip
                 raise WorkerCrashedError("The worker died unexpectedly while executing this task.")
         return ref.fn(*ref.args)
@@ -126,7 +126,7 @@ def _executor(tmp_path, monkeypatch, lose, retries: int = 2):
     store = StudyStore(tmp_path / "out", writable=True)
     lines: list[str] = []
     spec = ExecutorSpec(kind="ray", max_retries=retries)
-    executor = RayExecutor(store, RunOptions(device="cpu"), _fake_run, spec, echo=lines.append)
+    executor = RayExecutor(store, WorkerOptions(device="cpu"), _fake_run, spec, echo=lines.append)
     return executor, ray, store, lines
 
 
@@ -161,7 +161,7 @@ def test_a_checkpoint_from_an_attempt_given_up_on_is_never_taken(tmp_path, monke
     executor, ray, store, lines = _executor(tmp_path, monkeypatch, lose=lambda job, n: False)
     job = _job()
     executor.submit(job)
-    executor.inbox.obj.put(job.run_id, 999, 2, {"metrics.jsonl": b"x\n", "checkpoint.pt": b"stale"})
+    executor.inbox.obj.put(job.run_id, 999, 1, 2, {"metrics.jsonl": b"x\n", "checkpoint.pt": b"stale"})
     executor._collect_checkpoints()
     assert not (store.run_dir(job.run_id) / "checkpoint.pt").exists()
     executor.close()
@@ -169,10 +169,10 @@ def test_a_checkpoint_from_an_attempt_given_up_on_is_never_taken(tmp_path, monke
 
 def test_the_inbox_keeps_the_newest_checkpoint_of_each_run():
     inbox = Inbox()
-    inbox.put("a", 1, 2, {"checkpoint.pt": b"2"})
-    inbox.put("a", 1, 1, {"checkpoint.pt": b"1"})  # late, older: ignored
-    inbox.put("b", 3, 1, None)
-    assert inbox.take() == {"a": (1, 2, {"checkpoint.pt": b"2"}), "b": (3, 1, None)}
+    inbox.put("a", 1, 2, 1, {"checkpoint.pt": b"mid-epoch"})
+    inbox.put("a", 1, 1, 1, {"checkpoint.pt": b"1"})  # late, older: ignored
+    inbox.put("b", 3, 1, 1, None)
+    assert inbox.take() == {"a": (1, 2, 1, {"checkpoint.pt": b"mid-epoch"}), "b": (3, 1, 1, None)}
     assert inbox.take() == {}
 
 
@@ -268,7 +268,7 @@ def test_with_shared_storage_the_worker_writes_the_checkpoint_there_and_sends_a_
     ShipCheckpoints(actor, "r1", 7, str(tmp_path / "shared")).checkpoint_saved(
         run_dir, run_dir / "checkpoint.pt", 1
     )
-    assert inbox.take() == {"r1": (7, 1, None)}  # only a notice travels through Ray
+    assert inbox.take() == {"r1": (7, 1, 1, None)}  # only a notice travels through Ray
     assert (tmp_path / "shared" / "r1" / "checkpoint.pt").read_bytes() == b"ckpt"
     take_checkpoint(tmp_path / "study" / "r1", "r1", None, str(tmp_path / "shared"))
     assert (tmp_path / "study" / "r1" / "checkpoint.pt").read_bytes() == b"ckpt"

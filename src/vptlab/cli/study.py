@@ -98,7 +98,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from vptlab.study.runner import check_backbone, check_data, run_study
     from vptlab.study.spec import load_spec
-    from vptlab.study.worker import RunOptions
+    from vptlab.study.worker import WorkerOptions
 
     spec = load_spec(args.spec)
     executor = _executor_overrides(spec.executor, args)
@@ -111,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
     check_data(spec)
     check_backbone(spec)
     device = None if executor.device == "auto" else executor.device
-    options = RunOptions(device=device, checkpoint_seconds=args.checkpoint_seconds)
+    options = WorkerOptions(device=device, checkpoint_seconds=args.checkpoint_seconds)
     echo = lambda text: print(text, file=sys.stderr)  # noqa: E731
     record = run_study(spec, args.out, options=options, retry_failed=not args.no_retry_failed, echo=echo)
     print(record.table)

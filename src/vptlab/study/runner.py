@@ -26,7 +26,7 @@ from vptlab.study.plan import run_id_of
 from vptlab.study.spec import StudySpec, spec_to_dict
 from vptlab.study.state import GroupState, Job, StudyView, study_state
 from vptlab.study.summary import summarize, summary_table
-from vptlab.study.worker import GridJob, RunFn, RunOptions, group_linear_grids
+from vptlab.study.worker import GridJob, RunFn, WorkerOptions, group_linear_grids
 
 
 @dataclass
@@ -44,7 +44,7 @@ class StudyRun:
         return summary_table(self.summary)
 
 
-def run_study(spec: StudySpec, out: str | Path, *, options: RunOptions | None = None, run_fn: RunFn | None = None,
+def run_study(spec: StudySpec, out: str | Path, *, options: WorkerOptions | None = None, run_fn: RunFn | None = None,
               executor: Executor | None = None, retry_failed: bool = True,
               echo: Callable[[str], None] = print) -> StudyRun:  # fmt: skip
     """Run (or continue) a study into ``out``; returns what was done and the summary (also ``summary.json``)."""
@@ -52,7 +52,7 @@ def run_study(spec: StudySpec, out: str | Path, *, options: RunOptions | None = 
     with StudyLock(out):
         store = StudyStore(out, writable=True)
         try:
-            return _Driver(spec, store, options or RunOptions(), run_fn, executor, echo).run(retry_failed)
+            return _Driver(spec, store, options or WorkerOptions(), run_fn, executor, echo).run(retry_failed)
         finally:
             store.close()
 
@@ -89,7 +89,7 @@ def check_backbone(spec: StudySpec) -> None:
 
 
 class _Driver:
-    def __init__(self, spec: StudySpec, store: StudyStore, options: RunOptions, run_fn: RunFn | None,
+    def __init__(self, spec: StudySpec, store: StudyStore, options: WorkerOptions, run_fn: RunFn | None,
                  executor: Executor | None, echo: Callable[[str], None]) -> None:  # fmt: skip
         self.spec, self.store, self.options, self.echo = spec, store, options, echo
         self.executor = executor or make_executor(spec.executor, store, options, run_fn, echo)

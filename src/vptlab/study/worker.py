@@ -26,19 +26,24 @@ from vptlab.train.config import RunConfig
 
 
 @dataclass(frozen=True)
-class RunOptions:
-    """Execution settings that do not change what a run computes (not part of its identity)."""
+class WorkerOptions:
+    """How an executor's workers run each job (device, checkpoint interval, weights, threads); none of it changes
+    what a run computes, so none of it is in a run's identity."""
 
     device: str | None = None  # None: CUDA if available, else CPU
     checkpoint_seconds: float = 300.0
     save_weights: bool = True
     threads: int | None = None  # torch intra-op threads for this worker
-    events: tuple[
-        Any, ...
-    ] = ()  # RunEvents observers of each run (the Ray executor ships checkpoints with one)
+    # --- ray executor (issue 13): observers of each run (one ships its checkpoints to the driver), and a stop
+    # request asked after every step (a preempted Ray worker checkpoints at once and goes)
+    events: tuple[Any, ...] = ()
+    should_interrupt: Callable[[], bool] | None = None
 
 
-RunFn = Callable[[Job, Path, "Path | None", RunOptions], dict]
+# The name before it said what it holds; kept so code written against it (and branches in flight) still runs.
+RunOptions = WorkerOptions
+
+RunFn = Callable[[Job, Path, "Path | None", WorkerOptions], dict]
 
 _DATA_CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _DATA_CACHE_SIZE = 2  # consecutive runs of a grid share their data; two entries cover tune + final
@@ -82,7 +87,7 @@ def _shareable(job: Job) -> bool:
     return plain and cfg.method == "linear" and cfg.stage == "tune"
 
 
-def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: RunOptions) -> dict:
+def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: WorkerOptions) -> dict:
     """Train (or continue) one run; FT-then-PT's stage 1 is ``stage1_dir`` when that is the run it needs."""
     from vptlab.train import train_run
 
@@ -102,14 +107,15 @@ def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: RunOption
         stage1_lookup=stage1_lookup,
         checkpoint_seconds=options.checkpoint_seconds,
         save_weights=options.save_weights,
-        events=list(options.events) or None,
+        events=list(options.events) or None,  # ray executor (issue 13)
+        should_interrupt=options.should_interrupt,  # ray executor (issue 13)
     )
 
 
 run_job.trains_linear_grids = True  # type: ignore[attr-defined]
 
 
-def _run_grid(job: GridJob, run_dir: Path, options: RunOptions) -> dict:
+def _run_grid(job: GridJob, run_dir: Path, options: WorkerOptions) -> dict:
     """Every run of the grid into its folder beside ``run_dir``; returns the first run's result."""
     from vptlab.train.linear_grid import train_linear_grid
 

@@ -9,7 +9,7 @@ from typing import Protocol
 from vptlab.store.study import StudyStore
 from vptlab.study.spec import ExecutorSpec
 from vptlab.study.state import Job
-from vptlab.study.worker import RunFn, RunOptions
+from vptlab.study.worker import RunFn, WorkerOptions
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def make_executor(spec: ExecutorSpec, store: StudyStore, options: RunOptions, run_fn: RunFn | None = None,
+def make_executor(spec: ExecutorSpec, store: StudyStore, options: WorkerOptions, run_fn: RunFn | None = None,
                   echo: Callable[[str], None] = print) -> Executor:  # fmt: skip
     """The executor the spec names: ``local`` (sequential, or ``workers`` processes) or ``ray``.
 

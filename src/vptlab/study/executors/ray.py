@@ -41,7 +41,7 @@ from vptlab.study.executors._ray_ship import Inbox, ShipCheckpoints, ray_task, t
 from vptlab.study.executors.base import Outcome
 from vptlab.study.spec import ExecutorSpec
 from vptlab.study.state import Job
-from vptlab.study.worker import RunFn, RunOptions
+from vptlab.study.worker import RunFn, WorkerOptions
 
 STAGE1_FILES = ("result.json", "tuned.safetensors")
 QUEUE_FACTOR = 2  # tasks in flight per slot of the cluster: keeps every slot busy while the driver decides
@@ -68,13 +68,13 @@ class _Flight:
     job: Job
     attempt: int
     serial: int
-    epochs_shipped: int = 0
+    shipped: int = 0  # the last of its checkpoints written into the run folder (their ``seq``)
 
 
 class RayExecutor:
     """Ray tasks on a local instance or an existing cluster, retried when their worker or node is lost."""
 
-    def __init__(self, store: StudyStore, options: RunOptions, run_fn: RunFn, spec: ExecutorSpec,
+    def __init__(self, store: StudyStore, options: WorkerOptions, run_fn: RunFn, spec: ExecutorSpec,
                  echo: Callable[[str], None] = print) -> None:  # fmt: skip
         ray = self.ray = import_ray()
         self.store, self.options, self.run_fn, self.echo = store, options, run_fn, echo
@@ -97,7 +97,7 @@ class RayExecutor:
         retries = f"a lost run is retried up to {self.max_retries} time(s)"
         self.description = f"ray on {joined}: {self.slots} slots, each task {self.task_options}; {retries}"
 
-    def _set_resources(self, spec: ExecutorSpec, options: RunOptions) -> None:
+    def _set_resources(self, spec: ExecutorSpec, options: WorkerOptions) -> None:
         resources = self.ray.cluster_resources()
         gpus = float(resources.get("GPU", 0))
         use_gpu = options.device in (None, "cuda") and gpus > 0
@@ -111,7 +111,7 @@ class RayExecutor:
         )
         self.slots = max(1, slots)
         self.capacity = self.slots * QUEUE_FACTOR
-        self.worker_options = RunOptions(
+        self.worker_options = WorkerOptions(
             device="cuda" if use_gpu else "cpu", checkpoint_seconds=options.checkpoint_seconds,
             save_weights=options.save_weights, threads=None if use_gpu else spec.cpus_per_run,
             events=options.events)  # fmt: skip
@@ -133,7 +133,7 @@ class RayExecutor:
         ref = self.remote.options(**self.task_options).remote(
             self.run_fn, job, files, stage1, self.worker_options, ship
         )
-        self.pending[ref] = _Flight(job, attempt, self.serial, _epochs_in(files))
+        self.pending[ref] = _Flight(job, attempt, self.serial)
 
     def _stage1_ref(self, run_id: str) -> Any:
         """The stage-1 run's files in the object store, put there once for all runs that reuse it."""
@@ -196,12 +196,12 @@ class RayExecutor:
             return
         self._sheltered = True  # SIGTERM waits: what was taken from the inbox must reach the disk
         try:
-            for run_id, (serial, epochs, files) in self.ray.get(self.inbox.take.remote()).items():
+            for run_id, (serial, seq, _, files) in self.ray.get(self.inbox.take.remote()).items():
                 flight = flights.get(run_id)
-                if flight is None or flight.serial != serial or epochs <= flight.epochs_shipped:
+                if flight is None or flight.serial != serial or seq <= flight.shipped:
                     continue  # a finished run, or an attempt given up on: never overwrite newer work
                 take_checkpoint(self.store.run_dir(run_id), run_id, files, self.storage)
-                flight.epochs_shipped = epochs
+                flight.shipped = seq
         finally:
             self._sheltered = False
         if self._stop_signal is not None:
