@@ -102,12 +102,26 @@ class RayCluster:
             proc = self.nodes.pop(name)
             _killpg(proc.pid, signal.SIGTERM)
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 _killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=20)
             _killpg(proc.pid, signal.SIGKILL)  # stragglers of the group
+        for pid in _pids_mentioning(str(self.tmp)):  # workers (they have process groups of their own)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         subprocess.run(["rm", "-rf", str(self.tmp)], check=False)
+
+
+def _pids_mentioning(text: str) -> list[int]:
+    """Processes whose command line names ``text`` (this cluster's own temporary folder)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if text.encode() in (proc / "cmdline").read_bytes():
+                    pids.append(int(proc.name))
+    return [pid for pid in pids if pid != os.getpid()]
 
 
 def _killpg(pgid: int, sig: int) -> None:
