@@ -47,6 +47,7 @@ from vptlab.train.learners import Learner, LearnerFactory, PassSetup, default_le
 from vptlab.train.loop import (
     BlowupWatch,
     Diverged,
+    EpochStats,
     FeatureSet,
     Precision,
     Tally,
@@ -116,6 +117,8 @@ def train_pass(
     seconds}}``), e.g. ``linear_grid``."""
     if len(cfgs) != len(out_dirs):
         raise ValueError(f"{len(cfgs)} configs but {len(out_dirs)} folders")
+    if not cfgs:
+        return []
     cfgs = [c.resolved() for c in cfgs]
     _check_shared(cfgs)
     dirs = [Path(d) for d in out_dirs]
@@ -152,7 +155,12 @@ class _Member:
         self.error: str | None = None
         self.stage1_dir: Path | None = None
         self.seconds_before = 0.0
-        self.tally = Tally()
+        self.tally = Tally()  # this epoch's running sums (they travel in a mid-epoch checkpoint)
+        self.epoch_stats: EpochStats | None = None
+        # set by the pass once the learner exists
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.schedule: Schedule | None = None
+        self.watch: BlowupWatch | None = None
 
     def end(self, status: str, metrics: dict | None = None, error: str | None = None) -> None:
         if self.status is None:
