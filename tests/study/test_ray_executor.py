@@ -139,7 +139,7 @@ def test_a_lost_attempt_is_submitted_again_from_the_checkpoint_it_shipped(tmp_pa
     assert outcome.result["started_from"] == "ckpt1"  # the retry continued from the shipped checkpoint
     assert [s[2].get("checkpoint.pt") for s in ray.submitted] == [None, b"ckpt1"]
     assert len(lines) == 1 and "attempt 1/3 lost: WorkerCrashedError" in lines[0]
-    assert "retrying from its checkpoint after epoch 1" in lines[0]
+    assert "retrying from its newest checkpoint (1 epoch(s) done)" in lines[0]
     executor.close()
 
 

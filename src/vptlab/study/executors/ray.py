@@ -178,7 +178,7 @@ class RayExecutor:
             epochs = _epochs_in(
                 read_run_files(self.store.run_dir(job.run_id), ("metrics.jsonl", "checkpoint.pt"))
             )
-            start = f"its checkpoint after epoch {epochs}" if epochs else "the start"
+            start = f"its newest checkpoint ({epochs} epoch(s) done)" if epochs else "the start"
             self.echo(f"{label}: {reason}; retrying from {start}")
             self._launch(job, flight.attempt + 1)
             return None
