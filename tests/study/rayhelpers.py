@@ -24,8 +24,10 @@ import time
 from pathlib import Path
 
 RAY = str(Path(sys.executable).parent / "ray")
-# a lost node is noticed after period x threshold (Ray's defaults take about 15 s)
-FAST_HEALTH_CHECKS = {
+# a lost node is noticed after period x threshold (Ray's defaults take about 15 s); the Ray Client proxy may wait
+# longer than its 30 s for a client's own server to start on a loaded CI machine
+HEAD_ENV = {
+    "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "180",
     "RAY_health_check_period_ms": "500",
     "RAY_health_check_timeout_ms": "500",
     "RAY_health_check_failure_threshold": "3",
@@ -62,7 +64,7 @@ class RayCluster:
         args = ["--head", f"--port={self.port}", f"--ray-client-server-port={self.client_port}",
                 f"--dashboard-agent-listen-port={free_port()}",
                 "--include-dashboard=false", f"--temp-dir={self.tmp}"]  # fmt: skip
-        self._start("head", num_cpus, args, FAST_HEALTH_CHECKS)
+        self._start("head", num_cpus, args, HEAD_ENV)
 
     def add_node(self, name: str, num_cpus: int) -> None:
         args = [f"--address={self.address}", f"--dashboard-agent-listen-port={free_port()}"]
