@@ -67,8 +67,17 @@ class RayCluster:
         self._start("head", num_cpus, args, HEAD_ENV)
 
     def add_node(self, name: str, num_cpus: int) -> None:
-        args = [f"--address={self.address}", f"--dashboard-agent-listen-port={free_port()}"]
-        self._start(name, num_cpus, args, {})
+        for attempt in (1, 2):  # on a loaded machine the first try can miss the GCS's own timeout
+            args = [f"--address={self.address}", f"--dashboard-agent-listen-port={free_port()}"]
+            try:
+                self._start(name, num_cpus, args, {})
+                return
+            except (TimeoutError, RuntimeError):
+                proc = self.nodes.pop(name)
+                _killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+                if attempt == 2:
+                    raise
 
     def _start(self, name: str, num_cpus: int, args: list[str], env: dict[str, str]) -> None:
         log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
