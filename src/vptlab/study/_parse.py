@@ -26,7 +26,8 @@ TOP_KEYS = ("name", "description", "backbone", "data", "training", "regimes", "t
             "executor")  # fmt: skip
 SCHEDULES = ("step", "epoch")
 PRECISIONS = ("auto", "fp32", "bf16")
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
+# vptlab.data.resize.RESIZE_MODES
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "tf-bilinear")
 
 
 def build_spec(top: Table) -> StudySpec:
