@@ -55,11 +55,28 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--workers", type=int, metavar="N", help="local: N runs at once in worker processes")
     p.add_argument(
-        "--address", metavar="ADDR", help="ray: join the cluster at ADDR (default: start a local one)"
+        "--address",
+        metavar="ADDR",
+        help="ray: join the cluster at ADDR: HOST:PORT (the head's GCS address), auto, or "
+        "ray://HOST:PORT (default: RAY_ADDRESS if set, else a local instance of its own)",
+    )
+    p.add_argument(
+        "--max-retries",
+        type=int,
+        metavar="N",
+        help="ray: submit a run lost with its worker or node again up to N times, from its newest "
+        "checkpoint, before recording it failed (default: the spec's, else 3)",
+    )
+    p.add_argument(
+        "--checkpoint-storage",
+        metavar="DIR",
+        help="ray: a folder every node and the driver see at the same path; runs ship their "
+        "checkpoints there instead of through the driver",
     )
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the spec's, else cuda if available)")
     p.add_argument("--checkpoint-seconds", type=float, default=300.0, metavar="S",
-                   help="save a resumable checkpoint of a long run every S seconds (default 300)")  # fmt: skip
+                   help="save a resumable checkpoint of a long run every S seconds (default 300); on Ray "
+                        "each one is also sent to the driver (or --checkpoint-storage)")  # fmt: skip
     p.add_argument("--no-retry-failed", action="store_true", help="keep failed runs as they are")
     p.set_defaults(func=_run)
 
@@ -129,10 +146,15 @@ def _run(args: argparse.Namespace) -> int:
 def _executor_overrides(spec, args: argparse.Namespace):
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
-    changes = {"kind": args.executor, "workers": args.workers, "address": args.address, "device": args.device}
+    if args.max_retries is not None and args.max_retries < 0:
+        raise UserError(f"--max-retries must be >= 0, got {args.max_retries}")
+    changes = {"kind": args.executor, "workers": args.workers, "address": args.address, "device": args.device,
+               "max_retries": args.max_retries, "checkpoint_storage": args.checkpoint_storage}  # fmt: skip
     changes = {k: v for k, v in changes.items() if v is not None}
-    if args.address and changes.get("kind", spec.kind) != "ray":
-        raise UserError("--address is for the ray executor; add --executor ray")
+    for flag, value in (("--address", args.address), ("--max-retries", args.max_retries),
+                        ("--checkpoint-storage", args.checkpoint_storage)):  # fmt: skip
+        if value is not None and changes.get("kind", spec.kind) != "ray":
+            raise UserError(f"{flag} is for the ray executor; add --executor ray")
     # the driver's machine trains local runs; Ray runs train on the cluster's nodes
     flag = "--device" if args.device else "executor.device"
     check_device(changes.get("device", spec.device), flag, here=changes.get("kind", spec.kind) == "local")

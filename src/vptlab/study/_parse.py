@@ -428,6 +428,8 @@ def _executor(t: Table) -> ExecutorSpec:
         device=t.get("device", "str", "auto", check=_check_device),
         cpus_per_run=t.get("cpus_per_run", "int", 1, check=at_least(1)),
         gpus_per_run=t.get("gpus_per_run", "float", 1.0, check=positive),
+        max_retries=t.get("max_retries", "int", 3, check=at_least(0)),
+        checkpoint_storage=t.get("checkpoint_storage", "str", "") or None,
     )
     t.done()
     return spec

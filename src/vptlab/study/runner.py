@@ -92,7 +92,7 @@ class _Driver:
     def __init__(self, spec: StudySpec, store: StudyStore, options: WorkerOptions, run_fn: RunFn | None,
                  executor: Executor | None, echo: Callable[[str], None]) -> None:  # fmt: skip
         self.spec, self.store, self.options, self.echo = spec, store, options, echo
-        self.executor = executor or make_executor(spec.executor, store, options, run_fn)
+        self.executor = executor or make_executor(spec.executor, store, options, run_fn, echo)
         self.view = StudyView(store.result_of, store.val_at)
         self.record = StudyRun(store.out, {})
         self.inflight: dict[str, Job] = {}

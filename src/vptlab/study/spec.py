@@ -17,7 +17,8 @@ error names the file and the key (``paper.toml: methods.full.lr[2]: must be > 0,
     [task_options.TASK]        any method option for one task, in every method that has it (e.g. the VPT
                                release's prompt length per task)
     [tune]       early_stopping ("none" | "sha"), rungs | eta, min_epochs
-    [executor]   kind ("local" | "ray"), workers, address, device, cpus_per_run, gpus_per_run
+    [executor]   kind ("local" | "ray"), workers, address, device, cpus_per_run, gpus_per_run, max_retries,
+                 checkpoint_storage
 """
 
 from __future__ import annotations
@@ -182,6 +183,8 @@ class ExecutorSpec:
     device: str = "auto"
     cpus_per_run: int = 1
     gpus_per_run: float = 1.0
+    max_retries: int = 3  # ray: attempts of a run lost with its worker or node, after the first
+    checkpoint_storage: str | None = None  # ray: shared folder for run checkpoints (default: via the driver)
 
 
 @dataclass(frozen=True)

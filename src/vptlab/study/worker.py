@@ -35,6 +35,10 @@ class WorkerOptions:
     checkpoint_seconds: float = 300.0
     save_weights: bool = True
     threads: int | None = None  # torch intra-op threads for this worker
+    # --- ray executor (issue 13): observers of each run (one ships its checkpoints to the driver), and a stop
+    # request asked after every step (a preempted Ray worker checkpoints at once and goes)
+    events: tuple[Any, ...] = ()
+    should_interrupt: Callable[[], bool] | None = None
 
 
 # The name before it said what it holds; kept so code written against it (and branches in flight) still runs.
@@ -106,7 +110,9 @@ def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: WorkerOpt
         stage1_lookup=stage1_lookup,
         checkpoint_seconds=options.checkpoint_seconds,
         save_weights=options.save_weights,
-        should_interrupt=interrupt.requested,  # SIGINT/SIGTERM in this process (a study's in-process runs)
+        events=list(options.events) or None,  # ray executor (issue 13)
+        # a Ray worker's own stop request (SIGTERM on its node), else SIGINT/SIGTERM in this process
+        should_interrupt=options.should_interrupt or interrupt.requested,
     )
     interrupt.stop_if_requested(result, run_dir)
     return result
