@@ -28,7 +28,9 @@ from vptlab.backbones.checkpoints import load_torch_weights
 from vptlab.data.base import TaskData
 from vptlab.errors import UserError
 from vptlab.store.runs import load_result
+from vptlab.train.card import write_run_card
 from vptlab.train.config import RunConfig
+from vptlab.train.cost import run_cost
 from vptlab.train.events import RunEvents, fanout
 from vptlab.train.loop import BlowupWatch, Diverged, EpochStats, Precision, evaluate, train_epoch
 from vptlab.train.model import TUNED_FILE, build_model, save_tuned
@@ -354,7 +356,12 @@ class _Run:
             result["error"] = error
         if status != "partial":
             (self.out / CHECKPOINT).unlink(missing_ok=True)
+            # the cost profile (vptlab.train.cost): parameters, bytes, FLOPs, images/s, peak memory, PPT
+            result["cost"] = run_cost(
+                getattr(self, "model", None), data, cfg, result, self.opts.device, self.out
+            )
         atomic_write_json(self.out / RESULT, result)
+        write_run_card(self.out, result)  # README.md + labels.json beside the result (vptlab.train.card)
         self.opts.events.run_end(self.out, result)
         result["run_dir"] = str(self.out)
         return result
