@@ -44,7 +44,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_log_flags(p)
     p.set_defaults(func=run)
+
+
+def add_log_flags(p: argparse.ArgumentParser) -> None:
+    """``--log tensorboard|mlflow`` (repeatable) and ``--tracking-uri`` (vptlab.track)."""
+    p.add_argument("--log", action="append", default=[], choices=("tensorboard", "mlflow"),
+                   help="log to a tracker (repeatable): tensorboard (RUN/tensorboard/), mlflow")  # fmt: skip
+    p.add_argument(
+        "--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite store OUT/mlflow.db)"
+    )
 
 
 def _add_field(p: argparse.ArgumentParser, f: dataclasses.Field) -> None:
@@ -94,11 +104,12 @@ def run(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(RunConfig)} - _SKIP
     values = {name: getattr(args, name) for name in fields}
     cfg = RunConfig(**values, backbone_args=parse_backbone_args(args.backbone_arg))
+    from vptlab.track import LogOptions, make_trackers
     from vptlab.train.run import train_run
 
-    result = train_run(
-        cfg, args.out, device=args.device, progress=False if args.no_progress else None, compile=args.compile
-    )
+    events = make_trackers(LogOptions(tuple(args.log), args.tracking_uri), default_store=args.out)
+    result = train_run(cfg, args.out, device=args.device, progress=False if args.no_progress else None,
+                       compile=args.compile, events=events)  # fmt: skip
     print(format_result(result))
     return 0 if result["status"] in ("ok", "partial") else 1
 

@@ -160,7 +160,7 @@ def _batch(
     images: ImageSet, size: int, data: TaskData, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     n = min(size, len(images))
-    raw = torch.from_numpy(np.ascontiguousarray(images.images[:n]))
+    raw = torch.from_numpy(np.array(images.images[:n]))  # a copy: memmaps are read-only
     return normalise(raw, data.mean, data.std, device), torch.from_numpy(images.labels[:n]).to(device)
 
 
