@@ -40,7 +40,9 @@ class Preprocess:
 
     def tensor(self, images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
         """uint8 ``(N, H, W, 3)`` -> normalised float32 ``(N, 3, H, W)``."""
-        return to_tensor(images, self.mean, self.std, device)
+        return to_tensor(
+            np.require(images, requirements="W"), self.mean, self.std, device
+        )  # PIL arrays are read-only
 
     def to_dict(self) -> dict[str, Any]:
         return {

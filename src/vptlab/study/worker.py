@@ -33,6 +33,7 @@ class RunOptions:
     checkpoint_seconds: float = 300.0
     save_weights: bool = True
     threads: int | None = None  # torch intra-op threads for this worker
+    log: Any = None  # vptlab.track.LogOptions: trackers each run logs to (None: the spec's [log])
 
 
 RunFn = Callable[[Job, Path, "Path | None", RunOptions], dict]
@@ -83,8 +84,9 @@ def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: RunOption
     """Train (or continue) one run; FT-then-PT's stage 1 is ``stage1_dir`` when that is the run it needs."""
     from vptlab.train import train_run
 
+    events = _trackers(options, run_dir)
     if isinstance(job, GridJob):
-        return _run_grid(job, run_dir, options)
+        return _run_grid(job, run_dir, options, events)
 
     def stage1_lookup(stage1_cfg: Any) -> Path | None:
         return stage1_dir if stage1_dir is not None and stage1_cfg.run_id == job.stage1_id else None
@@ -99,19 +101,32 @@ def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: RunOption
         stage1_lookup=stage1_lookup,
         checkpoint_seconds=options.checkpoint_seconds,
         save_weights=options.save_weights,
+        events=events,
     )
+
+
+def _trackers(options: RunOptions, run_dir: Path) -> list:
+    """The run's tracker observers (vptlab.track); a local MLflow store lives in the study folder."""
+    if options.log is None or not options.log.trackers:
+        return []
+    from vptlab.track import make_trackers
+
+    return make_trackers(options.log, default_store=run_dir.parent.parent)
 
 
 run_job.trains_linear_grids = True  # type: ignore[attr-defined]
 
 
-def _run_grid(job: GridJob, run_dir: Path, options: RunOptions) -> dict:
+def _run_grid(job: GridJob, run_dir: Path, options: RunOptions, events: list) -> dict:
     """Every run of the grid into its folder beside ``run_dir``; returns the first run's result."""
+    from vptlab.track import replay
     from vptlab.train.linear_grid import train_linear_grid
 
     dirs = [run_dir.parent / run_id for run_id in job.run_ids]
     results = train_linear_grid(job.cfgs, dirs, task_data=_task_data(job.cfg), device=options.device,
                                 save_weights=options.save_weights)  # fmt: skip
+    for d in dirs:  # trackers hear of a shared pass's runs from their files
+        replay(d, events)
     return results[0]
 
 

@@ -51,8 +51,12 @@ class LogOptions:
 
 def parse_log(table: Any) -> LogOptions:
     """A study spec's ``[log]`` section: ``trackers`` (list), ``tracking_uri``, ``experiment``."""
+    from vptlab.study._schema import one_of
+
     options = LogOptions(
-        trackers=tuple(table.get_list("trackers", "str", (), scalar_ok=True)),
+        trackers=tuple(
+            table.get_list("trackers", "str", (), check=one_of(*TRACKERS), scalar_ok=True, allow_empty=True)
+        ),  # fmt: skip
         tracking_uri=table.get("tracking_uri", "str", "") or None,
         experiment=table.get("experiment", "str", "vptlab"),
     )
