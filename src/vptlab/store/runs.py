@@ -44,7 +44,7 @@ def load_results(root: str | Path) -> list[dict]:
 RUNS_DIR = "runs"
 RESULT_FILE = "result.json"
 # Files that make up a run's record; a worker on another node sends these back (checkpoint.pt only while paused).
-RUN_FILES = ("metrics.jsonl", "tuned.safetensors", "checkpoint.pt", RESULT_FILE)
+RUN_FILES = ("metrics.jsonl", "tuned.safetensors", "checkpoint.pt", "README.md", "labels.json", RESULT_FILE)
 
 
 def run_path(out: str | Path, run_id: str) -> Path:

@@ -149,12 +149,18 @@ def _seed_spread(seeds: list[dict]) -> str:
         values = [r["metrics"][key] for r in seeds if r.get("status") == "ok" and key in r.get("metrics", {})]
         if len(values) >= 2:
             std = statistics.stdev(values)
-            which = ", ".join(str(r["config"].get("seed")) for r in seeds if key in r.get("metrics", {}))
+            which = ", ".join(
+                sorted((str(r["config"].get("seed")) for r in seeds if key in r.get("metrics", {})), key=_num)
+            )
             return (
                 f"- over {len(values)} seeds ({which}): {key} {statistics.mean(values):.2f} +- {std:.2f}% "
                 f"(sample std), min {min(values):.2f}, max {max(values):.2f}"
             )
     return ""
+
+
+def _num(text: str) -> tuple:
+    return (0, int(text), "") if text.lstrip("-").isdigit() else (1, 0, text)
 
 
 def _cost_section(cost: dict[str, Any] | None) -> list[str]:
