@@ -9,6 +9,7 @@ from vptlab.analysis import curves, quadrants, tables
 from vptlab.analysis.results import FT, compare, method_label
 from vptlab.errors import UserError
 from vptlab.report.build import ReportOptions, Study, figure
+from vptlab.report.cost import cost_section
 from vptlab.report.render import Section
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ def build_sections(study: Study, opts: ReportOptions) -> list[Section]:
         overfitting(study, opts),
         data_size(study),
         one_shot(study),
+        cost_section(study.results),  # vptlab.report.cost: accuracy vs trainable parameters, cost profiles
         attention_section(study, opts),
         notes(study, opts),
     ]
