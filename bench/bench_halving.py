@@ -35,7 +35,7 @@ from vptlab.study.plan import run_id_of
 from vptlab.study.runner import run_study
 from vptlab.study.spec import spec_from_dict
 from vptlab.study.state import StudyView, study_state
-from vptlab.study.worker import RunOptions
+from vptlab.study.worker import WorkerOptions
 
 
 def spec_dict(args: argparse.Namespace, early_stopping: str) -> dict:
@@ -94,7 +94,7 @@ def _tune_cost(cfg, epochs: int) -> Cost:
 
 
 def compare(args: argparse.Namespace, out: Path) -> dict:
-    options = RunOptions(device="cpu", threads=1)
+    options = WorkerOptions(device="cpu", threads=1)
     timings = {}
     specs = {k: spec_from_dict(spec_dict(args, k), name=f"halving-{k}") for k in ("none", "sha")}
     summaries = {}

@@ -1,6 +1,6 @@
 """Prompt sweeps: K vpt-deep configurations in one pass through the frozen backbone, against K sequential runs.
 
-:func:`vptlab.train.sweep.train_prompt_sweep` stacks the K runs' batches into one K x B batch (each copy with
+:func:`prompt_sweep.train_prompt_sweep` (``bench/prompt_sweep.py``) stacks the K runs' batches into one K x B batch (each copy with
 its own prompts and head); the baseline trains the same K configs one after another with ``train_run``.  Same
 configs (lr, wd and seed vary, prompt length fixed), data, epochs; the two are run interleaved and repeated, the
 median of each is reported with the ratio.  The per-config results are compared too (largest val top-1
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import torch
 
+from prompt_sweep import train_prompt_sweep
 from vptlab.data import load_task
 from vptlab.methods import PROMPT_GRID
 from vptlab.train import RunConfig, train_run
-from vptlab.train.sweep import train_prompt_sweep
 
 SEEDS = (42, 44, 82, 100)
 

@@ -56,6 +56,6 @@ def tiny_cfg():
             warmup_epochs=1,
             batch_size=16,
         )
-        return RunConfig(**{**base, **kw})
+        return RunConfig.of(**{**base, **kw})
 
     return make

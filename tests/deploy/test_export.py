@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
 
 import numpy as np
 import pytest
@@ -34,8 +33,9 @@ def runs(tmp_path_factory):
                     make_imageset(48, 3), record={"source": "test", "task": "toy"})  # fmt: skip
     root = tmp_path_factory.mktemp("export")
     for m in METHODS:
-        cfg = RunConfig(method=m, task="toy", data="test", pretrained=False, backbone_args=TINY_ARGS, image_size=16,
-                        epochs=2, warmup_epochs=1, batch_size=16, prompt_length=3 if "vpt" in m else None)  # fmt: skip
+        prompts = {"prompt_length": 3} if "vpt" in m else {}
+        cfg = RunConfig.of(method=m, task="toy", data="test", pretrained=False, backbone_args=TINY_ARGS, image_size=16,
+                           epochs=2, warmup_epochs=1, batch_size=16, **prompts)  # fmt: skip
         assert train_run(cfg, root / m, task_data=task)["status"] == "ok"
     return root
 
@@ -83,37 +83,7 @@ def test_safetensors_holds_the_whole_model(runs, method, tmp_path):
         torch.testing.assert_close(load_exported(path)(x), ref, atol=1e-6, rtol=1e-6)
 
 
-def _merge_lora(model: nn.Module) -> nn.Module:
-    """Fold every LoRALinear into a plain Linear: W + (alpha/r) B A."""
-    from vptlab.methods.lora import LoRALinear
-
-    for block in model.blocks:
-        for name in ("qkv", "proj"):
-            layer = getattr(block.attn, name)
-            if isinstance(layer, LoRALinear):
-                plain = layer.base
-                with torch.no_grad():
-                    plain.weight += layer.scale * (layer.lora_b @ layer.lora_a)
-                setattr(block.attn, name, plain)
-    return model
-
-
-def _with_merge(monkeypatch, merge) -> None:
-    import vptlab.methods as methods
-
-    real = methods.get_method
-
-    def get_method(name: str):
-        m = real(name)
-        return types.SimpleNamespace(
-            **{f.name: getattr(m, f.name) for f in dataclasses.fields(m)}, merge=merge
-        )
-
-    monkeypatch.setattr(methods, "get_method", get_method)
-
-
-def test_a_merge_hook_folds_the_method_into_the_backbone(runs, tmp_path, monkeypatch):
-    _with_merge(monkeypatch, _merge_lora)
+def test_loras_merge_hook_folds_it_into_the_backbone(runs, tmp_path):
     path, meta = export_run(runs / "lora", "safetensors", tmp_path / "merged.safetensors")
     assert meta["merged"] and meta["check"]["merge"]["top1_agree"] and meta["structure"] == "backbone"
     from safetensors.torch import load_file
@@ -126,19 +96,21 @@ def test_a_merge_hook_folds_the_method_into_the_backbone(runs, tmp_path, monkeyp
 
 
 def test_a_wrong_merge_is_caught(runs, tmp_path, monkeypatch):
-    def drop_lora(model):  # forgets the update: not the same model
-        from vptlab.methods.lora import LoRALinear
-
-        for block in model.blocks:
-            for name in ("qkv", "proj"):
-                if isinstance(getattr(block.attn, name), LoRALinear):
-                    setattr(block.attn, name, getattr(block.attn, name).base)
-
     import shutil
 
     from safetensors.torch import load_file, save_file
 
-    _with_merge(monkeypatch, drop_lora)
+    import vptlab.methods as methods
+    from vptlab.methods.lora import LoRALinear, LoRAQV
+
+    def drop_lora(model: nn.Module) -> None:  # forgets the update: not the same model
+        for block in model.blocks:
+            for name in ("qkv", "proj"):
+                if isinstance(getattr(block.attn, name), (LoRALinear, LoRAQV)):
+                    setattr(block.attn, name, getattr(block.attn, name).base)
+
+    real = methods.get_method
+    monkeypatch.setattr(methods, "get_method", lambda name: dataclasses.replace(real(name), merge=drop_lora))
     run = tmp_path / "run"
     shutil.copytree(runs / "lora", run)
     weights = load_file(str(run / "tuned.safetensors"))  # a LoRA update large enough to change the logits

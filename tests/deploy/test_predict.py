@@ -24,7 +24,7 @@ TINY = (("depth", 2), ("embed_dim", 32), ("num_heads", 2))
 def folder_cfg(photos, method: str = "full", **kw) -> RunConfig:
     base = dict(method=method, task=photos.name, data=f"folder:{photos}", pretrained=False, backbone_args=TINY,
                 image_size=16, interpolation="bicubic", epochs=6, warmup_epochs=1, batch_size=8, lr=0.01)  # fmt: skip
-    return RunConfig(**{**base, **kw})
+    return RunConfig.of(**{**base, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_preprocessing_is_the_training_one(photo_run):
     mine = tuned.preprocess.read(f"{split_dir}/{first}")
     assert np.array_equal(mine, data.train.images[0])
     x = tuned.preprocess.tensor(mine[None])
-    assert torch.allclose(x, (torch.from_numpy(mine).permute(2, 0, 1)[None] / 255.0
+    assert torch.allclose(x, (torch.from_numpy(np.array(mine)).permute(2, 0, 1)[None] / 255.0
                               - torch.tensor(data.mean).view(1, 3, 1, 1)) / torch.tensor(data.std).view(1, 3, 1, 1))  # fmt: skip
 
 

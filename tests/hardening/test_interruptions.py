@@ -24,7 +24,7 @@ from hardhelpers import run_in_process, tiny_study, write_class_folders
 from vptlab.store.runs import load_result, study_results
 from vptlab.study.runner import run_study
 from vptlab.study.spec import load_spec
-from vptlab.study.worker import RunOptions
+from vptlab.study.worker import WorkerOptions
 from vptlab_testing import TINY_METHODS
 
 KILL_AT = Path(__file__).with_name("kill_at.py")
@@ -76,7 +76,7 @@ def assert_nothing_torn_is_read(out: Path) -> None:
 @pytest.mark.slow
 def test_a_study_killed_inside_its_writes_ends_with_the_uninterrupted_results(spec_file, tmp_path):
     reference = tmp_path / "reference"
-    run_study(load_spec(spec_file), reference, options=RunOptions(device="cpu"), echo=lambda _: None)
+    run_study(load_spec(spec_file), reference, options=WorkerOptions(device="cpu"), echo=lambda _: None)
     out, finished = tmp_path / "killed", []
     for name, nth, when in KILLS:
         kill_during_write(spec_file, out, name, nth, when)

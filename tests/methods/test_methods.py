@@ -27,7 +27,7 @@ EXPECTED = {
         lambda n: n.endswith(".bias") or n == "head.weight",
         L * BLOCK_BIASES + D + D + HEAD,
     ),  # + patch embedding and final norm biases
-    "lora": (lambda n: "lora_" in n or n.startswith("head."), L * R * (D + 3 * D + D + D) + HEAD),
+    "lora": (lambda n: "lora_" in n or n.startswith("head."), L * 2 * (D * R + R * D) + HEAD),  # q and v
 }
 
 

@@ -6,7 +6,7 @@ from vptlab.store.runs import study_results
 from vptlab.study.runner import run_study
 from vptlab.study.spec import spec_from_dict
 from vptlab.study.state import Job
-from vptlab.study.worker import GridJob, RunOptions, group_linear_grids, run_job
+from vptlab.study.worker import GridJob, WorkerOptions, group_linear_grids, run_job
 from vptlab.train import RunConfig
 
 SPEC = {
@@ -30,7 +30,7 @@ def _tune(out) -> dict[str, dict]:
 
 def test_study_with_linear_grid_pass_equals_one_run_at_a_time(tmp_path):
     spec = spec_from_dict(SPEC, name="linear-grid.toml")
-    opts = RunOptions(device="cpu")
+    opts = WorkerOptions(device="cpu")
     grid = run_study(spec, tmp_path / "grid", options=opts, echo=lambda s: None)
     alone = run_study(spec, tmp_path / "alone", options=opts, run_fn=_one_by_one, echo=lambda s: None)
     a, b = _tune(tmp_path / "grid"), _tune(tmp_path / "alone")

@@ -49,7 +49,9 @@ lr = [1.0, 0.5]
 
 def fake_val(cfg, epoch: int) -> float:
     """Validation top-1 after ``epoch + 1`` epochs: larger lr and smaller wd are better, and it grows."""
-    return round(50 + 10 * math.log10(cfg.lr) - 100 * cfg.wd + epoch + (cfg.prompt_length or 0) * 0.01, 3)
+    return round(
+        50 + 10 * math.log10(cfg.lr) - 100 * cfg.wd + epoch + (cfg.option("prompt_length") or 0) * 0.01, 3
+    )
 
 
 def fake_run(job, run_dir: Path, stage1_dir: Path | None, options) -> dict:

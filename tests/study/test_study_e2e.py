@@ -16,7 +16,7 @@ from vptlab.cli import main
 from vptlab.store.runs import study_results
 from vptlab.study.runner import run_study
 from vptlab.study.spec import load_spec
-from vptlab.study.worker import RunOptions
+from vptlab.study.worker import WorkerOptions
 from vptlab_testing import tiny_spec
 
 
@@ -43,7 +43,10 @@ def reference(spec_file, tmp_path_factory) -> Path:
     """The uninterrupted study, run once in-process."""
     out = tmp_path_factory.mktemp("reference")
     run_study(
-        load_spec(spec_file), out, options=RunOptions(device="cpu", checkpoint_seconds=0), echo=lambda _: None
+        load_spec(spec_file),
+        out,
+        options=WorkerOptions(device="cpu", checkpoint_seconds=0),
+        echo=lambda _: None,
     )
     return out
 

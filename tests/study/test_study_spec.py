@@ -95,7 +95,7 @@ BAD = [
         "[training]\nepoch = 3\n[methods.full]",
         "training.epoch: unknown key; valid keys here: curve_regimes, epochs,",
     ),
-    ("[methods.fulll]", "methods.fulll: unknown method; choose from linear, full,"),
+    ("[methods.fulll]", "methods.fulll: unknown method; choose from full, vpt-deep,"),
     ("[methods.full]\nlr = 'a'", "methods.full.lr: must be a number, got a string 'a'"),
     ("[methods.vpt-deep.tasks.foo]\nprompt_length = 1", "methods.vpt-deep.tasks.foo: unknown task"),
     ("[tune]\nearly_stopping = 'x'\n[methods.full]", "tune.early_stopping: must be one of 'none', 'sha'"),

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from vptlab.errors import UserError
 from vptlab.train import RunConfig, build_model, train_run
 from vptlab.train.optim import Schedule, build_optimizer, scaled_lr, warmup_cosine
 
@@ -133,13 +134,16 @@ def test_ft_then_pt_from_one_command_trains_stage_one_itself(tiny_cfg, toy_task,
     assert (tmp_path / "stage1" / "result.json").exists()
 
 
-def test_identity_ignores_fields_the_method_does_not_read():
-    a = RunConfig(method="full", task="t", prompt_length=5)
-    b = RunConfig(method="full", task="t", prompt_length=50)
-    assert a.run_id == b.run_id
+def test_identity_ignores_blank_options_of_other_methods_and_refuses_given_ones():
+    # the old flat form blanks the options a method does not read: it loads, and they are not part of the id
+    flat = RunConfig(method="full", task="t").resolved().to_dict()
+    assert flat["prompt_length"] is None and flat["lora_rank"] is None
+    assert RunConfig.from_dict(flat).run_id == RunConfig(method="full", task="t").run_id
+    with pytest.raises(UserError, match="method full has no option 'prompt_length'"):
+        RunConfig.of(method="full", task="t", prompt_length=5)
     assert (
-        RunConfig(method="vpt-deep", task="t", prompt_length=5).run_id
-        != RunConfig(method="vpt-deep", task="t", prompt_length=50).run_id
+        RunConfig.of(method="vpt-deep", task="t", prompt_length=5).run_id
+        != RunConfig.of(method="vpt-deep", task="t", prompt_length=50).run_id
     )
     assert (
         RunConfig(method="vpt-deep", task="t").run_id

@@ -11,16 +11,13 @@ FT_COLOR = "#d95f02"
 VPT_COLOR = "#1b9e77"
 TIE_COLOR = "#999999"
 WINNER_COLORS = {"FT": FT_COLOR, "VPT": VPT_COLOR, "tie": TIE_COLOR}
-METHOD_COLORS = {
-    "full": FT_COLOR,
-    "vpt-deep": VPT_COLOR,
-    "vpt-shallow": "#66a61e",
-    "mixed": "#7570b3",
-    "ft-then-pt": "#e7298a",
-    "linear": "#a6761d",
-    "bias": "#666666",
-    "lora": "#e6ab02",
-}
+
+
+def method_color(method: str) -> str:
+    """The method's colour in figures (``Method.color``)."""
+    from vptlab.methods.base import method_color as color
+
+    return color(method)
 
 
 def new_figure(width: float, height: float) -> Figure:

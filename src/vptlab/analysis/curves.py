@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from vptlab._io import read_jsonl
-from vptlab.analysis._plot import METHOD_COLORS, new_figure
+from vptlab.analysis._plot import method_color, new_figure
 from vptlab.analysis.results import FT, GROUP_ORDER, Cell, method_label, pick_vpt_method, regime_size
 
 OVERFIT_TOLERANCE = 0.05
@@ -158,7 +158,7 @@ def loss_figure(cells: list[Cell], regime: str = "standard", ncols: int = 3) -> 
 def _plot_losses(ax, cell: Cell, curve: Curve | None) -> None:
     if curve is None:
         return
-    color = METHOD_COLORS.get(cell.method, "black")
+    color = method_color(cell.method)
     label = method_label(cell.method)
     ax.plot(curve.epochs, curve.train_loss, color=color, linestyle="-", linewidth=1, label=f"{label} train")
     if np.isfinite(curve.test_loss).any():

@@ -21,22 +21,21 @@ import numpy as np
 
 FT = "full"
 VPT_METHODS = ("vpt-deep", "vpt-shallow")
-METHOD_LABELS = {
-    "full": "FT",
-    "vpt-deep": "VPT-deep",
-    "vpt-shallow": "VPT-shallow",
-    "mixed": "Mixed",
-    "ft-then-pt": "FT-then-PT",
-    "linear": "Linear",
-    "bias": "Bias",
-    "lora": "LoRA",
-}
-METHOD_ORDER = ("full", "vpt-deep", "vpt-shallow", "mixed", "ft-then-pt", "linear", "bias", "lora")
 GROUP_ORDER = ("natural", "specialized", "structured")
 
 
 def method_label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
+    """The method's label (``Method.label``; its name when this installation does not have it)."""
+    from vptlab.methods.base import method_label as label
+
+    return label(method)
+
+
+def method_rank(method: str) -> tuple[int, str]:
+    """Table order: ``Method.order`` (the paper's methods first), then name."""
+    from vptlab.methods.base import method_rank as rank
+
+    return rank(method)
 
 
 @dataclass(frozen=True)
@@ -220,8 +219,7 @@ def _cell_order(cell: Cell | NoResult) -> tuple:
         GROUP_ORDER.index(cell.group) if cell.group in GROUP_ORDER else 9,
         task_rank(cell.task),
         cell.task,
-        METHOD_ORDER.index(cell.method) if cell.method in METHOD_ORDER else 99,
-        cell.method,
+        method_rank(cell.method),
     )
 
 

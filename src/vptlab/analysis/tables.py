@@ -19,10 +19,10 @@ import numpy as np
 from vptlab.analysis.results import (
     FT,
     GROUP_ORDER,
-    METHOD_ORDER,
     Cell,
     NoResult,
     method_label,
+    method_rank,
     pick_vpt_method,
 )
 
@@ -117,7 +117,7 @@ def _rule(by_group: dict[str, list[str]]) -> str:
 
 
 def _method_rank(method: str) -> tuple:
-    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
+    return method_rank(method)
 
 
 def _row(label: str, method: str, means: dict, stds: dict | None, by_group: dict, vpt: str | None,

@@ -42,8 +42,8 @@ def create_backbone(
 
     ``name`` is a timm model name (``vit_base_patch16_224.augreg_in21k``) or ``vptlab-tiny``.  Weights come from
     ``checkpoint`` (a local ``.npz``/``.safetensors``/``.pth``) if given, else from the model hub (timm) or the
-    package (vptlab-tiny) when ``pretrained``.  ``dropout`` is the backbone's dropout (projection and
-    position-embedding dropout; the reference ViT uses 0.1 under full fine-tuning).  ``timm_kwargs`` override
+    package (vptlab-tiny) when ``pretrained``.  ``dropout`` is the backbone's MLP and embedding (position) dropout,
+    as in the reference ViT (0.1 under full fine-tuning); attention and attention-output dropout stay 0.  ``timm_kwargs`` override
     the architecture (e.g. ``depth=2`` for tests).
     """
     kwargs = dict(timm_kwargs, num_classes=num_classes, pos_drop_rate=dropout, proj_drop_rate=dropout)
@@ -58,10 +58,19 @@ def create_backbone(
     if name == TINY_NAME and pretrained and checkpoint is None:
         checkpoint = _bundled_tiny_weights()
     _require_class_token(model, name)
+    _attention_output_dropout_off(model)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
     model.reset_classifier(num_classes, global_pool="token")
     return model
+
+
+def _attention_output_dropout_off(model: VisionTransformer) -> None:
+    """timm's ``proj_drop_rate`` also drops the attention output; the reference ViT's attention dropout is 0."""
+    for block in model.blocks:
+        drop = getattr(block.attn, "proj_drop", None)
+        if isinstance(drop, torch.nn.Dropout):
+            drop.p = 0.0
 
 
 def default_image_size(name: str) -> int:

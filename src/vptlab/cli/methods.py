@@ -1,4 +1,4 @@
-"""``vptlab methods``: the registered tuning methods, what trains, their optimiser and default grid."""
+"""``vptlab methods``: the registered tuning methods (built in and plugins), what trains, optimiser, grid, options."""
 
 from __future__ import annotations
 
@@ -11,16 +11,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vptlab.methods import list_methods
+    from vptlab.methods.base import broken_plugins, list_methods
 
     for m in list_methods():
         lrs = ", ".join(f"{v:g}" for v in m.grid["lr"])
         wds = ", ".join(f"{v:g}" for v in m.grid["wd"])
-        print(
-            f"{m.name}\n  {m.summary}\n  trains:    {m.trainable}\n"
-            f"  optimiser: {'SGD momentum 0.9' if m.optimizer == 'sgd' else 'AdamW'}, batch {m.default_batch_size}"
-            f", backbone in {'eval' if m.backbone_eval else 'train'} mode\n"
-            f"  grid:      lr {{{lrs}}} x wd {{{wds}}} = {m.grid_size} (lr scaled by batch/256)\n"
-            f"  default:   lr {m.default_lr:g}, wd {m.default_wd:g}"
-        )
+        lines = [
+            f"{m.name}  ({m.display_label})",
+            f"  {m.summary}",
+            f"  trains:    {m.trainable}",
+            f"  optimiser: {'SGD momentum 0.9' if m.optimizer == 'sgd' else 'AdamW'}, batch "
+            f"{m.default_batch_size}, backbone in {'eval' if m.backbone_eval else 'train'} mode"
+            + (f", {m.stages} stages (stage 1: {m.first_stage.method})" if m.first_stage else ""),
+            f"  grid:      lr {{{lrs}}} x wd {{{wds}}} = {m.grid_size} (lr scaled by batch/256)",
+            f"  default:   lr {m.default_lr:g}, wd {m.default_wd:g}" + (", mergeable" if m.merge else ""),
+        ]
+        for o in m.options:
+            allowed = f" {{{', '.join(map(str, o.choices))}}}" if o.choices else ""
+            lines.append(f"  --{o.name.replace('_', '-')} {o.default!r}{allowed}: {o.help}")
+        print("\n".join(lines))
+    for problem in broken_plugins().values():
+        print(f"warning: {problem}")
     return 0

@@ -83,7 +83,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from vptlab.study.runner import check_backbone, check_data, run_study
     from vptlab.study.spec import load_spec
-    from vptlab.study.worker import RunOptions
+    from vptlab.study.worker import WorkerOptions
 
     spec = load_spec(args.spec)
     executor = _executor_overrides(spec.executor, args)
@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
     from vptlab.track import LogOptions
 
     log = LogOptions(tuple(args.log), args.tracking_uri) if args.log else None  # None: the spec's [log]
-    options = RunOptions(device=device, checkpoint_seconds=args.checkpoint_seconds, log=log)
+    options = WorkerOptions(device=device, checkpoint_seconds=args.checkpoint_seconds, log=log)
     echo = lambda text: print(text, file=sys.stderr)  # noqa: E731
     record = run_study(spec, args.out, options=options, retry_failed=not args.no_retry_failed, echo=echo)
     print(record.table)

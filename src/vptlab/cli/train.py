@@ -22,10 +22,12 @@ _HELP = {
     "checkpoint": "local backbone weights: .npz (Google layout), .safetensors, .pth/.pt",
     "lr": "base learning rate (scaled by batch_size/256); default: the method's",
     "schedule": "step: warm-up + cosine per optimiser step; epoch: the reference code's per-epoch schedule",
-    "reference_optimizer": "reproduce the reference code's optimiser quirks (AdamW wd fixed at 0.01, ...)",
+    "reference_optimizer": "reproduce the reference code's optimiser (AdamW wd fixed at 0.01, eps 1e-6, ...)",
+    "head_init": "default: the library's fresh head; reference: kaiming_normal_ fan_out, bias -log(99)",
+    "warmup_epochs": "warm-up epochs (default: 10%% of --epochs)",
     "eval_test_every": "evaluate test loss/acc every N epochs (0: only after the final stage's last epoch)",
 }
-_SKIP = {"backbone_args", "extra"}
+_SKIP = {"backbone_args", "extra", "options"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for f in dataclasses.fields(RunConfig):
         if f.name not in _SKIP:
             _add_field(p, f)
+    _add_method_options(p)
     p.add_argument(
         "--backbone-arg",
         action="append",
@@ -75,6 +78,35 @@ def _add_field(p: argparse.ArgumentParser, f: dataclasses.Field) -> None:
         )
 
 
+def _add_method_options(p: argparse.ArgumentParser) -> None:
+    """One flag per method option, from the methods' config classes (an option several methods share, once)."""
+    from vptlab.methods import list_methods
+
+    group = p.add_argument_group("method options (see `vptlab methods`; default: the method's)")
+    seen: dict[str, list[str]] = {}
+    infos = {}
+    for m in list_methods():
+        for info in m.options:
+            seen.setdefault(info.name, []).append(m.name)
+            infos.setdefault(info.name, info)
+    for name, info in infos.items():
+        flag = "--" + name.replace("_", "-")
+        kind = {"int": int, "float": float, "str": str}.get(info.kind)
+        help_text = f"{info.help} [{', '.join(seen[name])}]".replace("%", "%%")
+        if info.kind == "bool":
+            group.add_argument(flag, dest=f"opt_{name}", action=argparse.BooleanOptionalAction, default=None,
+                               help=help_text)  # fmt: skip
+        else:
+            group.add_argument(flag, dest=f"opt_{name}", type=kind, default=None, metavar=name.upper(),
+                               choices=info.choices, help=help_text)  # fmt: skip
+
+
+def method_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The method options given on the command line."""
+    prefix = "opt_"
+    return {k[len(prefix) :]: v for k, v in vars(args).items() if k.startswith(prefix) and v is not None}
+
+
 def _base_type(annotation: Any) -> type:
     hints = {"str": str, "int": int, "float": float, "bool": bool}
     if isinstance(annotation, str):
@@ -103,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     fields = {f.name for f in dataclasses.fields(RunConfig)} - _SKIP
     values = {name: getattr(args, name) for name in fields}
-    cfg = RunConfig(**values, backbone_args=parse_backbone_args(args.backbone_arg))
+    cfg = config_from_flags(values, method_options(args), parse_backbone_args(args.backbone_arg))
     from vptlab.track import LogOptions, make_trackers
     from vptlab.train.run import train_run
 
@@ -112,6 +144,23 @@ def run(args: argparse.Namespace) -> int:
                        compile=args.compile, events=events)  # fmt: skip
     print(format_result(result))
     return 0 if result["status"] in ("ok", "partial") else 1
+
+
+def config_from_flags(values: dict[str, Any], options: dict[str, Any], backbone_args: tuple) -> RunConfig:
+    """The RunConfig; an invalid value's error names the flag (``--warmup-epochs must be ...``)."""
+    try:
+        return RunConfig(**values, options=options, backbone_args=backbone_args)
+    except UserError as err:
+        raise UserError(_flag_message(str(err), set(values) | set(options))) from None
+
+
+def _flag_message(message: str, names: set[str]) -> str:
+    name = message.split(" ", 1)[0]
+    if name in names:
+        return "--" + name.replace("_", "-") + message[len(name) :]
+    for option in sorted(names, key=len, reverse=True):  # "method lora has no option 'x'": name the flag
+        message = message.replace(repr(option), "--" + option.replace("_", "-"))
+    return message
 
 
 def format_result(result: dict) -> str:

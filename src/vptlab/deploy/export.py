@@ -18,6 +18,7 @@ preprocessing, the class names, the run's config and how the model was built.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import warnings
 from pathlib import Path
@@ -174,7 +175,6 @@ def load_exported(path: str | os.PathLike, meta: dict[str, Any] | None = None) -
 
     from safetensors.torch import load_model
 
-    from vptlab.methods import get_method
     from vptlab.train.config import RunConfig
 
     path = Path(path)
@@ -185,14 +185,19 @@ def load_exported(path: str | os.PathLike, meta: dict[str, Any] | None = None) -
         except (FileNotFoundError, json.JSONDecodeError) as err:
             raise UserError(f"{meta_path}: missing or unreadable export description") from err
     config = meta["config"]
-    cfg = RunConfig.from_dict(config, source=str(path))
+    num_classes = len(meta["classes"])
     with torch.random.fork_rng():
-        model = _plain_backbone(config, num_classes=len(meta["classes"]))
-        if meta.get("structure") == "method":
-            method = get_method(config["method"])
-            method.prepare(model, cfg)
+        if meta.get("structure") == "method":  # the method's modules (prompts, unmerged adapters) are needed
+            from vptlab.train.model import build_model
+
+            cfg = RunConfig.from_dict(config, source=str(path))
+            model, method = build_model(
+                dataclasses.replace(cfg, pretrained=False, checkpoint=None), num_classes
+            )
             if meta.get("merged"):
                 model, _ = merge_method(model, method)
+        else:
+            model = _plain_backbone(config, num_classes=num_classes)
     try:
         load_model(model, str(path), strict=True)
     except Exception as err:  # safetensors' own error types for a foreign or truncated file

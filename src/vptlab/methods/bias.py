@@ -1,18 +1,36 @@
-"""BitFit (Zaken et al. 2022): only the bias terms (attention, MLP, norms, patch embedding) and the head train."""
+"""BitFit (Zaken et al. 2022): only the bias terms (attention, MLP, norms, patch embedding) and the head train.
+
+Weight decay: the default optimiser exempts every 1-D tensor from decay, which for BitFit would leave its wd
+grid acting on the head weight alone.  With ``bias_decay = true`` (the default) the biases BitFit tunes are
+decayed by ``wd`` as the grid intends; the head bias never is (as in the reference).  ``bias_decay = false`` is
+the behaviour before this option existed.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import nn
 
-from vptlab.methods.base import PROMPT_GRID, Method, freeze, register, unfreeze_head
+from vptlab.methods.base import Method, MethodConfig, freeze, option, register, unfreeze_head
+from vptlab.train.optim import DECAY_ATTR
 
 
-def prepare(model: nn.Module, cfg: object) -> None:
+@dataclass(frozen=True)
+class BiasConfig(MethodConfig):
+    bias_decay: bool = option(True, help="decay the tuned biases by wd (the head bias never)", legacy=False)
+
+
+def prepare(model: nn.Module, options: BiasConfig) -> None:
     freeze(model)
+    head = {f"head.{n}" for n, _ in model.get_classifier().named_parameters()}
+    tuned = [n for n, p in model.named_parameters() if n.endswith(".bias") and n not in head]
     for name, p in model.named_parameters():
-        if name.endswith(".bias"):
+        if name in tuned:
             p.requires_grad_(True)
     unfreeze_head(model)
+    if options.bias_decay:
+        setattr(model, DECAY_ATTR, frozenset(tuned))
 
 
 BIAS = register(
@@ -20,11 +38,10 @@ BIAS = register(
         name="bias",
         summary="BitFit: bias terms only, frozen weights",
         trainable="every bias term + head",
-        optimizer="sgd",
-        grid=PROMPT_GRID,
-        default_batch_size=64,
-        default_lr=0.25,
-        default_wd=0.0001,
         prepare=prepare,
+        config=BiasConfig,
+        label="Bias",
+        color="#666666",
+        order=6,
     )
 )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from vptlab.methods.base import PROMPT_GRID, Method, freeze, register, unfreeze_head
+from vptlab.methods.base import Method, NoOptions, freeze, register, unfreeze_head
 
 
-def prepare(model: nn.Module, cfg: object) -> None:
+def prepare(model: nn.Module, options: NoOptions) -> None:
     freeze(model)
     unfreeze_head(model)
 
@@ -17,11 +17,12 @@ LINEAR = register(
         name="linear",
         summary="linear probe: a new head on frozen CLS features",
         trainable="head",
-        optimizer="sgd",
-        grid=PROMPT_GRID,
-        default_batch_size=64,
+        prepare=prepare,
         default_lr=0.5,
         default_wd=0.0,
-        prepare=prepare,
+        label="Linear",
+        color="#a6761d",
+        order=5,
+        cost="linear",
     )
 )

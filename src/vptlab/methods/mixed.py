@@ -5,14 +5,21 @@ As in the reference code, it uses the VPT optimiser and grid (SGD) and keeps the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import nn
 
-from vptlab.methods.base import PROMPT_GRID, Method, register
-from vptlab.methods.vpt import PROMPT_FIELDS, add_prompts
+from vptlab.methods.base import Method, register
+from vptlab.methods.vpt import PROMPT_TIES, VPTDeepConfig, add_prompts
 
 
-def prepare(model: nn.Module, cfg: object) -> None:
-    add_prompts(model, cfg, deep=True)
+@dataclass(frozen=True)
+class MixedConfig(VPTDeepConfig):
+    """Deep prompts' options (prompt_length, prompt_dropout)."""
+
+
+def prepare(model: nn.Module, options: MixedConfig) -> None:
+    add_prompts(model, options, deep=True)
     for p in model.parameters():
         p.requires_grad_(True)
 
@@ -22,12 +29,13 @@ MIXED = register(
         name="mixed",
         summary="Mixed: deep prompts and all backbone parameters trained together",
         trainable="prompts (L x n x D) + all backbone parameters + head",
-        optimizer="sgd",
-        grid=PROMPT_GRID,
-        default_batch_size=64,
-        default_lr=0.05,
-        default_wd=0.0001,
         prepare=prepare,
-        uses=PROMPT_FIELDS,
+        config=MixedConfig,
+        default_lr=0.05,
+        label="Mixed",
+        color="#7570b3",
+        order=3,
+        cost="full",
+        tie_axes=PROMPT_TIES,
     )
 )

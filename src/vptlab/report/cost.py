@@ -9,7 +9,7 @@ from typing import Any
 
 from matplotlib.ticker import NullFormatter
 
-from vptlab.analysis._plot import METHOD_COLORS, TIE_COLOR, new_figure
+from vptlab.analysis._plot import method_color, new_figure
 from vptlab.analysis.results import method_label
 from vptlab.report.render import Section
 
@@ -85,7 +85,7 @@ def accuracy_params_figure(costs: dict[str, dict[str, Any]]):
     for method, row in costs.items():
         if row["accuracy"] is None or not row["trainable_params"]:
             continue
-        colour = METHOD_COLORS.get(method, TIE_COLOR)
+        colour = method_color(method)
         x = row["trainable_params"]
         ax.scatter([x] * len(row["tasks"]), list(row["tasks"].values()), color=colour, alpha=0.25, s=14)
         ax.scatter([x], [row["accuracy"]], color=colour, s=60, edgecolor="black", zorder=3)

@@ -26,6 +26,7 @@ _EXPORTS = {
     "study_state": "vptlab.study.state",
     "study_table": "vptlab.study.results",
     "RunOptions": "vptlab.study.worker",
+    "WorkerOptions": "vptlab.study.worker",
 }
 
 __all__ = sorted(_EXPORTS)

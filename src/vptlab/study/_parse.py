@@ -10,10 +10,7 @@ from vptlab.study._schema import Table, at_least, non_negative, one_of, positive
 from vptlab.study.spec import (
     ALWAYS,
     DEFAULT_SEEDS,
-    FLOAT_OPTIONS,
-    FROM_FULL,
-    INT_OPTIONS,
-    TASK_OPTION_KEYS,
+    SCHEDULE_KEYS,
     BackboneSpec,
     DataSpec,
     ExecutorSpec,
@@ -164,8 +161,8 @@ def _training(t: Table) -> TrainingSpec:
     seeds = t.get_list("seeds", "int", DEFAULT_SEEDS, check=non_negative, scalar_ok=True)
     if len(set(seeds)) != len(seeds):
         t.fail("seeds", f"lists a seed twice: {list(seeds)}")
-    warmup = t.get("warmup_epochs", "int", min(10, epochs // 10), check=non_negative)
-    if warmup >= epochs:
+    warmup = t.get("warmup_epochs", "int", None, check=non_negative)  # None: 10% of the epochs
+    if warmup is not None and warmup >= epochs and warmup > 0:
         t.fail("warmup_epochs", f"must be < epochs ({epochs}), got {warmup}")
     spec = TrainingSpec(
         epochs=epochs,
@@ -177,6 +174,7 @@ def _training(t: Table) -> TrainingSpec:
         ),
         precision=t.get("precision", "str", "auto", check=one_of(*PRECISIONS)),
         reference_optimizer=t.get("reference_optimizer", "bool", False),
+        head_init=t.get("head_init", "str", "default", check=one_of("default", "reference")),
         seeds=tuple(seeds),
         tune_seed=t.get("tune_seed", "int", seeds[0], check=non_negative),
     )
@@ -210,7 +208,10 @@ def _regimes(t: Table, data: DataSpec) -> RegimesSpec:
 
 
 def _check_regime_methods(t: Table, regimes: RegimesSpec, methods: tuple[str, ...]) -> None:
-    """Regime method limits name the study's methods, and FT-then-PT never runs without its stage-1 ``full``."""
+    """Regime method limits name the study's methods, and a two-stage method (FT-then-PT) never runs without its
+    stage-1 method (``full``) when the study has it."""
+    from vptlab.methods import get_method
+
     for key in ("kshot_methods", "size_methods"):
         chosen = getattr(regimes, key)
         for i, name in enumerate(chosen):
@@ -218,18 +219,35 @@ def _check_regime_methods(t: Table, regimes: RegimesSpec, methods: tuple[str, ..
                 t.fail(
                     f"{key}[{i}]", f"must be one of the study's methods ({', '.join(methods)}), got {name!r}"
                 )
-        if "ft-then-pt" in chosen and "full" not in chosen:
-            t.fail(key, "lists ft-then-pt without full (its stage 1)")
+        for name in chosen:
+            first = get_method(name).first_stage
+            if first is not None and first.method in methods and first.method not in chosen:
+                t.fail(key, f"lists {name} without {first.method} (its stage 1)")
 
 
 def _task_options(t: Table, data: DataSpec) -> dict[str, dict[str, tuple[Any, ...]]]:
-    """``[task_options.TASK]``: per-task values for every method that reads the key (e.g. prompt length)."""
+    """``[task_options.TASK]``: per-task values of method options, for every method that has the option."""
     out = {}
+    keys = {info.name: info for m in _all_methods() for info in m.options}
     for task in list(t.data):
         _check_task(t, task, data)
-        out[task] = dict(_options(t.sub(task), list(TASK_OPTION_KEYS), {}, False, "task_options", ()))
+        sub = t.sub(task)
+        for key in sub.data:
+            if key not in keys:
+                valid = ", ".join(sorted(keys))
+                sub.fail(key, f"not a per-task option (task_options take method options: {valid})")
+        out[task] = dict(
+            _read_options(sub, list(keys), {k: (i.kind, i.problem) for k, i in keys.items()}, {})
+        )
+        sub.done()
     t.done()
     return out
+
+
+def _all_methods() -> list:
+    from vptlab.methods import list_methods
+
+    return list_methods()
 
 
 def _check_task(t: Table, task: str, data: DataSpec) -> None:
@@ -241,52 +259,78 @@ def _methods(t: Table, data: DataSpec, shared: dict[str, dict]) -> tuple[MethodS
     if not t.data:
         t.fail("", "at least one method is needed, e.g. [methods.vpt-deep]")
     names = list(t.data)
-    methods = tuple(
-        _method(t.sub(name), name, data, "full" in names and name == "ft-then-pt", shared) for name in names
-    )
+    methods = tuple(_method(t.sub(name), name, data, names, shared) for name in names)
     t.done()
     return methods
 
 
-def _method(t: Table, name: str, data: DataSpec, has_full: bool, shared: dict[str, dict]) -> MethodSpec:
-    """One ``[methods.NAME]`` table; ``has_full``: FT-then-PT whose stage 1 comes from the study's full runs.
+def _method(t: Table, name: str, data: DataSpec, names: list[str], shared: dict[str, dict]) -> MethodSpec:
+    """One ``[methods.NAME]`` table.  A two-stage method (FT-then-PT) whose stage-1 method is in the study
+    takes the stage-1 options from that method's selected runs.
 
-    Per-task values: ``[task_options.TASK]`` (keys this method reads), then ``[methods.NAME.tasks.TASK]``."""
+    Per-task values: ``[task_options.TASK]`` (keys this method has), then ``[methods.NAME.tasks.TASK]``."""
     from vptlab.methods import get_method, method_names
 
     if name not in method_names():
         t.fail("", f"unknown method; choose from {', '.join(method_names())}")
     method = get_method(name)
-    allowed = [k for k in (*ALWAYS, *sorted(method.uses)) if not (has_full and k in FROM_FULL)]
+    first = method.first_stage
+    from_stage1 = set(first.keys) if first is not None and first.method in names else set()
+    kinds = {**ALWAYS, **SCHEDULE_KEYS, **{i.name: (i.kind, i.problem) for i in method.options}}
+    allowed = [k for k in kinds if k not in from_stage1]
     defaults = {"lr": method.grid["lr"], "wd": method.grid["wd"], "batch_size": (method.default_batch_size,)}
-    options = _options(t, allowed, defaults, has_full, name)
-    if name == "ft-then-pt" and not has_full and not {"ft_lr", "ft_wd"} <= dict(options).keys():
-        t.fail("", "without methods.full in the study, ft-then-pt needs ft_lr and ft_wd (stage-1 full FT)")
+    rules = _Rules(name, allowed, kinds, from_stage1, first.method if first else "")
+    options = _options(t, rules, defaults)
+    if first is not None and not from_stage1:
+        needed = [k for k in first.keys if k.startswith("ft_")][:2]  # the stage-1 lr and wd
+        if not set(needed) <= dict(options).keys():
+            t.fail("", f"without methods.{first.method} in the study, {name} needs {' and '.join(needed)} "
+                   f"(stage-1 {first.method})")  # fmt: skip
     tasks_t = t.sub("tasks")
     per_task = {task: {k: v for k, v in opts.items() if k in allowed} for task, opts in shared.items()}
     for task in list(tasks_t.data):
         _check_task(tasks_t, task, data)
-        per_task.setdefault(task, {}).update(_options(tasks_t.sub(task), allowed, {}, has_full, name, ()))
+        per_task.setdefault(task, {}).update(_options(tasks_t.sub(task), rules, {}, extra=()))
     tasks_t.done()
     t.done()
     merged = tuple((task, tuple(opts.items())) for task, opts in per_task.items() if opts)
     return MethodSpec(name, options, merged)
 
 
-def _options(t: Table, allowed: list[str], defaults: dict, has_full: bool, method: str, extra=("tasks",)):
+class _Rules:
+    """Which keys a method's table takes, their kinds and checks, and why others are refused."""
+
+    def __init__(
+        self, method: str, allowed: list[str], kinds: dict, from_stage1: set[str], stage1: str
+    ) -> None:
+        self.method, self.allowed, self.kinds = method, allowed, kinds
+        self.from_stage1, self.stage1 = from_stage1, stage1
+
+    def refuse(self, t: Table, key: str) -> None:
+        if key in self.from_stage1:
+            t.fail(
+                key, f"taken from methods.{self.stage1} ({self.method} reuses its selected runs as stage 1)"
+            )
+        if any(key in m.option_names for m in _all_methods()):
+            t.fail(key, f"{self.method} does not use it; its options: {', '.join(self.allowed)}")
+
+
+def _options(t: Table, rules: _Rules, defaults: dict, extra=("tasks",)):
     """Option -> tuple of values; keys the method does not read are refused with the ones it does."""
     for key in t.data:
-        if key in allowed or key in extra:
-            continue
-        if has_full and key in FROM_FULL:
-            t.fail(key, "taken from methods.full (FT-then-PT reuses full's selected runs as stage 1)")
-        if (key in FLOAT_OPTIONS or key in INT_OPTIONS) and method == "task_options":
-            t.fail(key, f"not a per-task option; valid keys here: {', '.join(allowed)}")
-        if key in FLOAT_OPTIONS or key in INT_OPTIONS:
-            t.fail(key, f"{method} does not use it; its options: {', '.join(allowed)}")
+        if key not in rules.allowed and key not in extra:
+            rules.refuse(t, key)
+    out = _read_options(t, rules.allowed, rules.kinds, defaults)
+    t.used.extend(extra)
+    if "tasks" not in extra:
+        t.done()
+    return tuple(out.items())
+
+
+def _read_options(t: Table, keys: list[str], kinds: dict, defaults: dict) -> dict[str, tuple[Any, ...]]:
     out: dict[str, tuple[Any, ...]] = {}
-    for key in allowed:
-        kind, check = ("float", FLOAT_OPTIONS[key]) if key in FLOAT_OPTIONS else ("int", INT_OPTIONS[key])
+    for key in keys:
+        kind, check = kinds[key]
         values = t.get_list(key, kind, None, check=check, scalar_ok=True)
         if values is None:
             values = defaults.get(key)
@@ -294,10 +338,7 @@ def _options(t: Table, allowed: list[str], defaults: dict, has_full: bool, metho
             if len(set(values)) != len(values):
                 t.fail(key, f"lists a value twice: {list(values)}")
             out[key] = tuple(values)
-    t.used.extend(extra)
-    if "tasks" not in extra:
-        t.done()
-    return tuple(out.items())
+    return out
 
 
 def _tune(t: Table, epochs: int) -> TuneSpec:

@@ -33,12 +33,14 @@ VTAB1K_TEST_SIZES = {
 # Eval images per second relative to training images per second when no eval figure is recorded
 # (a forward pass without backward is roughly a third of a training step's work).
 EVAL_SPEEDUP = 3.0
-# Which throughput figure a method uses: gradients through all weights, through a frozen backbone, or head only.
-METHOD_KIND = {"full": "full", "mixed": "full", "linear": "linear"}
 
 
 def method_kind(method: str) -> str:
-    return METHOD_KIND.get(method, "frozen")
+    """Which throughput figure a method uses (``Method.cost``): gradients through all weights ("full"), through
+    a frozen backbone ("frozen"), or the head only ("linear")."""
+    from vptlab.methods import get_method
+
+    return get_method(method).cost
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ class Group:
 
 def study_groups(spec: StudySpec) -> list[Group]:
     """Every group, regime-major, each task's ``full`` before any method that reuses it."""
-    order = sorted(spec.method_names, key=lambda name: name == "ft-then-pt")
+    order = sorted(spec.method_names, key=lambda name: stage1_method(spec, name) is not None)
     return [
         Group(m, t, r)
         for r in spec.regimes.names
@@ -64,6 +64,7 @@ def base_fields(spec: StudySpec, group: Group) -> dict[str, Any]:
         "warmup_epochs": t.warmup_epochs,
         "schedule": t.schedule,
         "reference_optimizer": t.reference_optimizer,
+        "head_init": t.head_init,
         "precision": t.precision,
         "skip_bad_images": spec.data.skip_bad_images,
     }
@@ -108,19 +109,24 @@ def _tune_configs(spec: StudySpec, group: Group, full_selected: RunConfig | None
         "split_seed": spec.data.split_seed_for(spec.training.tune_seed),
         "eval_test_every": TUNE_EVAL_TEST_EVERY,
     }
-    if group.method == "ft-then-pt" and full_selected is not None:
-        fields |= stage1_fields(full_selected)
-    return tuple(RunConfig(**fields, **point).resolved() for point in grid_points(method, group.task))
+    if full_selected is not None and stage1_method(spec, group.method):
+        fields |= stage1_fields(group.method, full_selected)
+    return tuple(RunConfig.of(**(fields | point)).resolved() for point in grid_points(method, group.task))
 
 
-def stage1_fields(full_cfg: RunConfig) -> dict[str, Any]:
-    """FT-then-PT fields that make its stage 1 exactly the given full run."""
-    return {
-        "ft_lr": full_cfg.lr,
-        "ft_wd": full_cfg.wd,
-        "ft_batch_size": full_cfg.batch_size,
-        "backbone_dropout": full_cfg.backbone_dropout,
-    }
+def stage1_method(spec: StudySpec, method: str) -> str | None:
+    """The method whose selected runs are ``method``'s stage 1 in this study (FT-then-PT: ``full``), or None."""
+    from vptlab.methods import get_method
+
+    first = get_method(method).first_stage
+    return first.method if first is not None and first.method in spec.method_names else None
+
+
+def stage1_fields(method: str, selected: RunConfig) -> dict[str, Any]:
+    """A two-stage method's options that make its stage 1 exactly the given selected run."""
+    from vptlab.methods import get_method
+
+    return get_method(method).first_stage.from_selected(selected)
 
 
 def final_configs(spec: StudySpec, selected: RunConfig) -> list[RunConfig]:

@@ -26,7 +26,7 @@ from vptlab.study.plan import run_id_of
 from vptlab.study.spec import StudySpec, spec_to_dict
 from vptlab.study.state import GroupState, Job, StudyView, study_state
 from vptlab.study.summary import summarize, summary_table
-from vptlab.study.worker import GridJob, RunFn, RunOptions, group_linear_grids
+from vptlab.study.worker import GridJob, RunFn, WorkerOptions, group_linear_grids
 from vptlab.track.study import study_logging
 from vptlab.train.card import refresh_study_cards
 
@@ -46,7 +46,7 @@ class StudyRun:
         return summary_table(self.summary)
 
 
-def run_study(spec: StudySpec, out: str | Path, *, options: RunOptions | None = None, run_fn: RunFn | None = None,
+def run_study(spec: StudySpec, out: str | Path, *, options: WorkerOptions | None = None, run_fn: RunFn | None = None,
               executor: Executor | None = None, retry_failed: bool = True,
               echo: Callable[[str], None] = print) -> StudyRun:  # fmt: skip
     """Run (or continue) a study into ``out``; returns what was done and the summary (also ``summary.json``)."""
@@ -54,9 +54,7 @@ def run_study(spec: StudySpec, out: str | Path, *, options: RunOptions | None = 
     with StudyLock(out):
         store = StudyStore(out, writable=True)
         try:
-            options = study_logging(
-                spec, options or RunOptions(), out
-            )  # vptlab.track: trackers, MLflow parent
+            options = study_logging(spec, options or WorkerOptions(), out)  # vptlab.track: trackers, MLflow
             return _Driver(spec, store, options, run_fn, executor, echo).run(retry_failed)
         finally:
             store.close()
@@ -94,7 +92,7 @@ def check_backbone(spec: StudySpec) -> None:
 
 
 class _Driver:
-    def __init__(self, spec: StudySpec, store: StudyStore, options: RunOptions, run_fn: RunFn | None,
+    def __init__(self, spec: StudySpec, store: StudyStore, options: WorkerOptions, run_fn: RunFn | None,
                  executor: Executor | None, echo: Callable[[str], None]) -> None:  # fmt: skip
         self.spec, self.store, self.options, self.echo = spec, store, options, echo
         self.executor = executor or make_executor(spec.executor, store, options, run_fn)

@@ -1,7 +1,7 @@
 """Selecting a tune config: the paper's protocol, on finished tune results.
 
 The best **last-epoch validation top-1** wins; ties go to the smaller lr, then the smaller wd, then the smaller
-values of any other grid axis (prompt length, ...).  Diverged, failed and pruned runs are never selected; if
+values of the method's other grid axes (prompt length, ...; ``Method.selection_axes``).  Diverged, failed and pruned runs are never selected; if
 no tune run of a method/task finished ``ok``, the method/task is reported as ``diverged`` (every run that was not
 pruned diverged) or ``failed``, and gets no final runs.  Test accuracy is never looked at.
 """
@@ -11,9 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
-
-# Grid axes compared after lr and wd when breaking ties (smaller first).
-TIE_AXES = ("lr", "wd", "prompt_length", "batch_size", "lora_rank", "lora_alpha", "prompt_dropout")
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ def selectable(result: dict[str, Any]) -> bool:
 def rank_key(result: dict[str, Any], value: float) -> tuple:
     """Sort key: higher ``value`` first, then smaller lr, wd and other axes, then run id (total order)."""
     cfg = result.get("config") or {}
-    axes = tuple(_num(cfg.get(axis)) for axis in TIE_AXES)
+    axes = tuple(_num(cfg.get(axis)) for axis in tie_axes(cfg.get("method")))
     return (-value, *axes, str(result.get("run_id")))
 
 
@@ -58,6 +55,18 @@ def select_best(results: list[dict[str, Any]]) -> Selection:
         return Selection("diverged" if everything_diverged else "failed", None, 0, count_items)
     best = min(pool, key=lambda r: rank_key(r, float(r["metrics"]["val_top1"])))
     return Selection("selected", best, len(pool), count_items)
+
+
+def tie_axes(method: str | None) -> tuple[str, ...]:
+    """The grid axes compared after the accuracy, smaller first: lr, wd, then the method's own
+    (``Method.selection_axes``)."""
+    from vptlab.errors import UserError
+    from vptlab.methods import get_method
+
+    try:
+        return get_method(str(method)).selection_axes
+    except UserError:  # a result of a method this installation does not have
+        return ("lr", "wd", "batch_size")
 
 
 def _num(value: Any) -> float:

@@ -7,12 +7,14 @@ the file and the key (``paper.toml: methods.full.lr[2]: must be > 0, got -1``). 
     name, description
     [backbone]   name, checkpoint, image_size, interpolation, pretrained, [backbone.kwargs] (timm overrides)
     [data]       source ("synthetic" | "vtab1k:ROOT" | "folder:PATH"), tasks (list | "all"), split_seed, skip_bad_images
-    [training]   epochs, warmup_epochs, schedule, eval_test_every, precision, reference_optimizer, seeds, tune_seed
+    [training]   epochs, warmup_epochs, schedule, eval_test_every, precision, reference_optimizer, head_init,
+                 seeds, tune_seed
     [regimes]    standard (bool), kshot (list of K), size (list of train sizes)
-    [methods.NAME]             lr, wd, batch_size, + the method's own fields (prompt_length, ...); a list is a grid axis
+    [methods.NAME]             lr, wd, batch_size, warmup_epochs, schedule, + the method's own options (its config
+                               class: prompt_length, lora_rank, ...; `vptlab methods`); a list is a grid axis
     [methods.NAME.tasks.TASK]  the same keys, for one task
-    [task_options.TASK]        prompt_length, prompt_dropout, lora_rank, lora_alpha for one task, in every method
-                               that reads them (e.g. the VPT release's prompt length per task)
+    [task_options.TASK]        any method option for one task, in every method that has it (e.g. the VPT
+                               release's prompt length per task)
     [tune]       early_stopping ("none" | "sha"), rungs | eta, min_epochs
     [executor]   kind ("local" | "ray"), workers, address, device, cpus_per_run, gpus_per_run
     [log]        trackers (["tensorboard", "mlflow"]), tracking_uri, experiment  (vptlab.track)
@@ -32,31 +34,14 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from vptlab.errors import UserError
-from vptlab.study._schema import Table, at_least, non_negative, positive
+from vptlab.study._schema import Table, at_least, non_negative, one_of, positive
 from vptlab.track.base import LogOptions
 
 DEFAULT_SEEDS = (42, 44, 82, 100, 800)
-# Option -> (type, check) for method options; which of them a method accepts comes from Method.uses.
-FLOAT_OPTIONS = {
-    "lr": positive,
-    "wd": non_negative,
-    "prompt_dropout": non_negative,
-    "backbone_dropout": non_negative,
-    "lora_alpha": positive,
-    "ft_lr": positive,
-    "ft_wd": non_negative,
-}
-INT_OPTIONS = {
-    "batch_size": at_least(1),
-    "prompt_length": at_least(1),
-    "lora_rank": at_least(1),
-    "ft_batch_size": at_least(1),
-}
-ALWAYS = ("lr", "wd", "batch_size")
-# Keys [task_options.TASK] may set for every method that reads them.
-TASK_OPTION_KEYS = ("prompt_length", "prompt_dropout", "lora_rank", "lora_alpha")
-# Set from the full method's selection when `full` is in the same study (FT-then-PT reuses those runs).
-FROM_FULL = ("ft_lr", "ft_wd", "ft_batch_size", "backbone_dropout")
+# Keys every [methods.NAME] table takes besides the method's own options (which come from its config class):
+# kind and check.  The schedule keys override [training] for one method (e.g. FT's 5 warm-up epochs).
+ALWAYS = {"lr": ("float", positive), "wd": ("float", non_negative), "batch_size": ("int", at_least(1))}
+SCHEDULE_KEYS = {"warmup_epochs": ("int", non_negative), "schedule": ("str", one_of("step", "epoch"))}
 
 
 @dataclass(frozen=True)
@@ -93,7 +78,7 @@ class TrainingSpec:
     """Schedule and seeds shared by every run (methods may override batch size and their own options)."""
 
     epochs: int = 100
-    warmup_epochs: int = 10
+    warmup_epochs: int | None = None  # None: 10% of the epochs
     schedule: str = "step"
     eval_test_every: int = 0
     curve_regimes: tuple[str, ...] = (
@@ -103,11 +88,12 @@ class TrainingSpec:
     )  # regime kinds whose finals use the cadence
     precision: str = "auto"
     reference_optimizer: bool = False  # the reference code's optimiser quirks (vptlab.train.optim)
+    head_init: str = "default"  # "reference": the reference code's head initialisation
     seeds: tuple[int, ...] = DEFAULT_SEEDS
     tune_seed: int = DEFAULT_SEEDS[0]
 
     def __post_init__(self) -> None:
-        if self.warmup_epochs >= self.epochs:
+        if self.warmup_epochs is not None and self.warmup_epochs >= self.epochs:
             raise UserError(
                 f"training.warmup_epochs: must be < epochs ({self.epochs}), got {self.warmup_epochs}"
             )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vptlab.study.asha import halving_step
-from vptlab.study.plan import Group, final_configs, run_id_of, study_groups, tune_configs
+from vptlab.study.plan import Group, final_configs, run_id_of, stage1_method, study_groups, tune_configs
 from vptlab.study.select import Selection, select_best
 from vptlab.study.spec import StudySpec
 from vptlab.train.config import RunConfig
@@ -66,11 +66,12 @@ def study_state(spec: StudySpec, view: StudyView) -> list[GroupState]:
 
 def _group_state(spec: StudySpec, view: StudyView, group: Group, done: dict[Group, GroupState]) -> GroupState:
     state = GroupState(group)
-    full = done.get(Group("full", group.task, group.regime)) if group.method == "ft-then-pt" else None
+    first = stage1_method(spec, group.method)
+    full = done.get(Group(first, group.task, group.regime)) if first else None
     if full is not None and full.selection is None:
         state.phase = "waiting" if full.phase in ("tuning", "waiting") else "blocked"
         state.note = (
-            "needs full's selection" if state.phase == "waiting" else f"full {full.phase}: no stage 1"
+            f"needs {first}'s selection" if state.phase == "waiting" else f"{first} {full.phase}: no stage 1"
         )
         return state
     full_cfg = _selected_cfg(full) if full is not None else None

@@ -12,10 +12,9 @@ from typing import Any
 from vptlab.study.estimate import Cost, fmt_count, run_cost
 from vptlab.study.overview import plan_groups
 from vptlab.study.plan import run_id_of
+from vptlab.study.select import tie_axes
 from vptlab.study.spec import StudySpec
 from vptlab.study.state import GroupState, StudyView
-
-SELECTED_KEYS = ("lr", "wd", "prompt_length", "batch_size")
 
 
 def summarize(spec: StudySpec, states: list[GroupState], view: StudyView,
@@ -36,7 +35,7 @@ def _group_summary(state: GroupState, view: StudyView, skip_reason: str | None) 
         out["note"] = state.note
     if state.selection is not None and state.selection.result is not None:
         cfg = state.selection.config
-        out["selected"] = {k: cfg.get(k) for k in SELECTED_KEYS if cfg.get(k) is not None}
+        out["selected"] = {k: cfg.get(k) for k in tie_axes(g.method) if cfg.get(k) is not None}
         out["selected_val_top1"] = (state.selection.result.get("metrics") or {}).get(
             "val_top1"
         )  # None: untuned

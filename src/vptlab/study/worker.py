@@ -26,8 +26,9 @@ from vptlab.train.config import RunConfig
 
 
 @dataclass(frozen=True)
-class RunOptions:
-    """Execution settings that do not change what a run computes (not part of its identity)."""
+class WorkerOptions:
+    """How an executor's workers run each job (device, checkpoint interval, weights, threads); none of it changes
+    what a run computes, so none of it is in a run's identity."""
 
     device: str | None = None  # None: CUDA if available, else CPU
     checkpoint_seconds: float = 300.0
@@ -36,7 +37,10 @@ class RunOptions:
     log: Any = None  # vptlab.track.LogOptions: trackers each run logs to (None: the spec's [log])
 
 
-RunFn = Callable[[Job, Path, "Path | None", RunOptions], dict]
+# The name before it said what it holds; kept so code written against it (and branches in flight) still runs.
+RunOptions = WorkerOptions
+
+RunFn = Callable[[Job, Path, "Path | None", WorkerOptions], dict]
 
 _DATA_CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _DATA_CACHE_SIZE = 2  # consecutive runs of a grid share their data; two entries cover tune + final
@@ -80,7 +84,7 @@ def _shareable(job: Job) -> bool:
     return plain and cfg.method == "linear" and cfg.stage == "tune"
 
 
-def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: RunOptions) -> dict:
+def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: WorkerOptions) -> dict:
     """Train (or continue) one run; FT-then-PT's stage 1 is ``stage1_dir`` when that is the run it needs."""
     from vptlab.train import train_run
 
@@ -105,7 +109,7 @@ def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: RunOption
     )
 
 
-def _trackers(options: RunOptions, run_dir: Path) -> list:
+def _trackers(options: WorkerOptions, run_dir: Path) -> list:
     """The run's tracker observers (vptlab.track); a local MLflow store lives in the study folder."""
     if options.log is None or not options.log.trackers:
         return []
@@ -117,7 +121,7 @@ def _trackers(options: RunOptions, run_dir: Path) -> list:
 run_job.trains_linear_grids = True  # type: ignore[attr-defined]
 
 
-def _run_grid(job: GridJob, run_dir: Path, options: RunOptions, events: list) -> dict:
+def _run_grid(job: GridJob, run_dir: Path, options: WorkerOptions, events: list) -> dict:
     """Every run of the grid into its folder beside ``run_dir``; returns the first run's result."""
     from vptlab.track import replay
     from vptlab.train.linear_grid import train_linear_grid

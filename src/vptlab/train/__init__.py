@@ -14,8 +14,11 @@ _EXPORTS = {
     "load_tuned": "vptlab.train.model",
     "save_tuned": "vptlab.train.model",
     "train_linear_grid": "vptlab.train.linear_grid",
-    "train_prompt_sweep": "vptlab.train.sweep",
+    "train_pass": "vptlab.train.engine",
     "train_run": "vptlab.train.run",
+    "EvalSet": "vptlab.train.engine",
+    "RunEvents": "vptlab.train.events",
+    "TrainOptions": "vptlab.train.engine",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -81,25 +81,31 @@ def batches(
     std: tuple[float, ...],
     device: torch.device,
     prefetch: int = 2,
+    transform: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Normalised ``(x, y)`` batches in ``order``, read one or two batches ahead in a thread."""
+    """Normalised ``(x, y)`` batches in ``order``, read one or two batches ahead in a thread.
+
+    ``transform(i, raw)`` rewrites the ``i``-th batch's uint8 NHWC pixels before normalisation (augmentation),
+    in the reading thread."""
     pin = device.type == "cuda"
 
-    def read(start: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def read(i: int) -> tuple[torch.Tensor, torch.Tensor]:
         # sorted within the batch: sequential reads from a memmap, and the same batch whatever the storage
-        idx = np.sort(order[start : start + batch_size])
+        idx = np.sort(order[i * batch_size : (i + 1) * batch_size])
         raw = torch.from_numpy(np.ascontiguousarray(images[idx]))
         y = torch.from_numpy(np.ascontiguousarray(labels[idx]))
+        if transform is not None:
+            raw = transform(i, raw)
         return (raw.pin_memory(), y.pin_memory()) if pin else (raw, y)
 
-    for raw, y in _prefetched(map(read, range(0, len(order), batch_size)), prefetch):
+    for raw, y in _prefetched(map(read, range(-(-len(order) // batch_size))), prefetch):
         yield normalise(raw, mean, std, device), y.to(device, non_blocking=True)
 
 
 def normalise(
     raw: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
 ) -> torch.Tensor:
-    """uint8 NHWC -> normalised float32 NCHW on ``device`` (the conversion happens on the device)."""
+    """uint8 (or float in [0, 255]) NHWC -> normalised float32 NCHW on ``device`` (converted on the device)."""
     x = raw.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
     m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
     s = torch.tensor(std, device=device).view(1, 3, 1, 1)
@@ -183,6 +189,71 @@ class EpochStats:
     images: int
 
 
+@dataclass
+class Tally:
+    """Running sums of one run over an epoch or an evaluation: cross-entropy (summed over images), hits, images."""
+
+    loss: float = 0.0
+    correct: int = 0
+    seen: int = 0
+
+    def add(self, loss_sum: float, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self.loss += loss_sum
+        self.correct += int((logits.argmax(1) == y).sum())
+        self.seen += len(y)
+
+    def stats(self) -> EpochStats:
+        return EpochStats(self.loss / self.seen, 100.0 * self.correct / self.seen, self.seen)
+
+
+# The augmentation stream: a generator per (seed, epoch, step), apart from the data order's (seed, epoch).
+AUGMENT_STREAM = 0x61756731
+TrainTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order of the training set in ``epoch``: a function of (seed, epoch) only, so a resumed run reads the
+    very batches an uninterrupted one reads."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def augment_generator(seed: int, epoch: int, step: int) -> torch.Generator:
+    """The generator a train transform draws from for one batch: seeded by (seed, epoch, step), no state."""
+    state = np.random.SeedSequence([seed, epoch, step, AUGMENT_STREAM]).generate_state(2, np.uint64)
+    return torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
+
+
+def train_batches(
+    data: ImageSet | FeatureSet,
+    *,
+    seed: int,
+    epoch: int,
+    batch_size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device,
+    start_step: int = 0,
+    transform: TrainTransform | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The training batches of ``epoch`` from step ``start_step`` on, in the seeded order.
+
+    ``transform(raw_uint8_nhwc, generator)`` augments each image batch before normalisation, drawing from
+    :func:`augment_generator` (the same seed gives the same augmentation, a resumed run included); features
+    (a linear probe's :class:`FeatureSet`) take no transform."""
+    order = epoch_order(seed, epoch, len(data))[start_step * batch_size :]
+    if isinstance(data, FeatureSet):
+        if transform is not None:
+            raise ValueError("precomputed features cannot be augmented; train on images instead")
+        return feature_batches(data, order, batch_size)
+    hook = None
+    if transform is not None:
+
+        def hook(i: int, raw: torch.Tensor) -> torch.Tensor:
+            return transform(raw, augment_generator(seed, epoch, start_step + i))
+
+    return batches(data.images, data.labels, order, batch_size, mean, std, device, transform=hook)
+
+
 def train_epoch(
     model: nn.Module,
     data: ImageSet | FeatureSet,
@@ -200,11 +271,14 @@ def train_epoch(
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     label_smoothing: float = 0.0,
 ) -> EpochStats:
-    """One pass over ``data`` in a seeded order (the same for a resumed run); raises :class:`Diverged`."""
+    """One epoch of one model outside a run (upstream pre-training, method tests); raises :class:`Diverged`.
+
+    Runs train through :func:`vptlab.train.engine.train_pass`, which reads the same batches."""
     forward = forward or model
-    order = np.random.default_rng([seed, epoch]).permutation(len(data))
-    total_loss, correct, seen = 0.0, 0, 0
-    for step, (x, y) in enumerate(_batches_of(data, order, batch_size, mean, std, precision.device)):
+    tally = Tally()
+    stream = train_batches(data, seed=seed, epoch=epoch, batch_size=batch_size, mean=mean, std=std,
+                           device=precision.device)  # fmt: skip
+    for step, (x, y) in enumerate(stream):
         set_lr(epoch, step)
         if augment is not None:
             x = augment(x)
@@ -217,12 +291,27 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total_loss += value * len(y)
-        correct += int((logits.argmax(1) == y).sum())
-        seen += len(y)
+        tally.add(value * len(y), logits, y)
         if on_step is not None:
             on_step()
-    return EpochStats(total_loss / seen, 100.0 * correct / seen, seen)
+    return tally.stats()
+
+
+def eval_batches(
+    data: ImageSet | FeatureSet, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device,
+    batch_size: int | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """``data`` in its own order, in evaluation batches."""
+    return _batches_of(data, np.arange(len(data)), batch_size or eval_batch_size(device), mean, std, device)
+
+
+def score(logits: torch.Tensor, y: torch.Tensor, tally: Tally, classes: torch.Tensor | None = None) -> None:
+    """Add a batch's summed cross-entropy and hits to ``tally``; ``classes`` (a boolean mask over the logits)
+    keeps only those classes in the running (a test set labelled with a subset of the head's classes)."""
+    logits = logits.float()
+    if classes is not None:
+        logits = logits.masked_fill(~classes, float("-inf"))
+    tally.add(float(F.cross_entropy(logits, y, reduction="sum")), logits, y)
 
 
 @torch.inference_mode()
@@ -238,13 +327,10 @@ def evaluate(
 ) -> EpochStats:
     """Mean cross-entropy and top-1 (%) over ``data``, in eval mode (the caller restores its training mode)."""
     forward = forward or model
-    batch_size = batch_size or eval_batch_size(precision.device)
     model.eval()
-    total_loss, correct = 0.0, 0
-    order = np.arange(len(data))
-    for x, y in _batches_of(data, order, batch_size, mean, std, precision.device):
+    tally = Tally()
+    for x, y in eval_batches(data, mean, std, precision.device, batch_size):
         with precision.autocast():
-            logits = forward(x).float()
-        total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-    return EpochStats(total_loss / len(data), 100.0 * correct / len(data), len(data))
+            logits = forward(x)
+        score(logits, y, tally)
+    return tally.stats()

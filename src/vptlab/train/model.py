@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ def build_model(cfg: RunConfig, num_classes: int, stage1_dir: Path | None = None
     """Backbone (+ stage-1 weights for ft-then-pt) with the method applied; seeded by ``cfg.seed``."""
     cfg = cfg.resolved()
     method = get_method(cfg.method)
+    options = cfg.method_options
     torch.manual_seed(cfg.seed)
     model = create_backbone(
         cfg.backbone,
@@ -29,13 +31,31 @@ def build_model(cfg: RunConfig, num_classes: int, stage1_dir: Path | None = None
         image_size=cfg.image_size,
         pretrained=cfg.pretrained,
         checkpoint=cfg.checkpoint,
-        dropout=cfg.backbone_dropout or 0.0,
+        dropout=getattr(options, "backbone_dropout", 0.0),  # an option of this name is the backbone's dropout
         **dict(cfg.backbone_args),
     )
+    init_head(model, cfg.head_init)
     if stage1_dir is not None:
-        load_tuned(model, Path(stage1_dir) / TUNED_FILE)
-    method.prepare(model, cfg)
+        if method.load_stage1 is not None:
+            method.load_stage1(model, Path(stage1_dir) / TUNED_FILE, options)
+        else:
+            load_tuned(model, Path(stage1_dir) / TUNED_FILE)
+    method.prepare(model, options)
     return model, method
+
+
+REFERENCE_HEAD_BIAS = -math.log((1 - 0.01) / 0.01)  # the reference MLP's special_bias: a 1% prior per class
+
+
+def init_head(model: nn.Module, mode: str) -> None:
+    """``default``: the head as the backbone library creates it.  ``reference``: the reference code's head
+    (``MLP(..., special_bias=True)``): ``kaiming_normal_(weight, mode="fan_out")``, bias ``-log(99)``."""
+    if mode == "default":
+        return
+    head = model.get_classifier()
+    with torch.no_grad():
+        nn.init.kaiming_normal_(head.weight, mode="fan_out")
+        nn.init.constant_(head.bias, REFERENCE_HEAD_BIAS)
 
 
 def tuned_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -48,14 +68,17 @@ def save_tuned(model: nn.Module, path: Path) -> None:
         save_file(tuned_state(model), str(tmp))
 
 
-def load_tuned(model: nn.Module, path: Path) -> None:
-    """Load saved tuned parameters onto a model built the same way; every saved tensor must fit."""
+def load_tuned(model: nn.Module, path: Path, skip_prefixes: tuple[str, ...] = ()) -> None:
+    """Load saved tuned parameters onto a model built the same way; every saved tensor must fit.
+
+    Tensors whose names start with one of ``skip_prefixes`` (e.g. ``"head"``) are not loaded."""
     if not path.is_file():
         raise UserError(f"{path}: no tuned weights (was the run saved with save_weights=False?)")
     try:
         saved = load_file(str(path))
     except Exception as err:  # safetensors raises its own error types for a truncated or foreign file
         raise UserError(f"{path}: cannot read tuned weights ({type(err).__name__})") from err
+    saved = {n: t for n, t in saved.items() if not n.startswith(skip_prefixes)}
     own = dict(model.named_parameters())
     for name, tensor in saved.items():
         if name not in own:

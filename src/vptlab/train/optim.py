@@ -2,10 +2,14 @@
 
 Defaults (``reference_optimizer=False``): the method's optimiser (SGD momentum 0.9 for prompt-type methods,
 AdamW for FT-type), weight decay exactly as given on weight matrices and prompts, none on biases, norms, position
-embeddings and the CLS token; ``wd = 0`` keeps the optimiser.  ``reference_optimizer=True`` reproduces what the
+embeddings and the CLS token (unless a method names 1-D tensors to decay in ``model.<DECAY_ATTR>``, as BitFit
+does for its biases); ``wd = 0`` keeps the optimiser.  ``reference_optimizer=True`` reproduces what the
 reference code (KMnP/vpt ``make_optimizer``) does instead, and the run records it:
 
-- AdamW with ``wd > 0`` uses a hard-coded 0.01 on its decayed group, whatever ``wd`` says;
+- AdamW with ``wd > 0`` uses a hard-coded 0.01 on its decayed group, whatever ``wd`` says; the group left
+  undecayed is every tensor whose name contains ``bias`` (the reference's other exclusions name
+  ``LayerNorm.*``, which its ViT's norms, ``attention_norm``/``ffn_norm``, never match: norm weights ARE
+  decayed); its AdamW has eps 1e-6;
 - AdamW with ``wd == 0`` silently becomes SGD (momentum 0.9);
 - SGD decays every trainable tensor except the head bias.
 """
@@ -18,6 +22,8 @@ import torch
 from torch import nn
 
 REFERENCE_ADAMW_WD = 0.01
+REFERENCE_ADAMW_EPS = 1e-6
+DECAY_ATTR = "vptlab_decay_names"  # a method's set of 1-D parameter names to decay anyway
 
 
 def scaled_lr(base_lr: float, batch_size: int) -> float:
@@ -33,8 +39,10 @@ def build_optimizer(
     if reference:
         return _reference_optimizer(model, named, kind, lr, wd)
     skip = _no_decay_names(model)
-    decay = [p for n, p in named if n not in skip and p.ndim >= 2]
-    rest = [p for n, p in named if n in skip or p.ndim < 2]
+    forced = set(getattr(model, DECAY_ATTR, ()))
+    decayed = {n for n, p in named if (n not in skip and p.ndim >= 2) or n in forced}
+    decay = [p for n, p in named if n in decayed]
+    rest = [p for n, p in named if n not in decayed]
     groups = [{"params": decay, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}]
     groups = [g for g in groups if g["params"]]
     if kind == "adamw":
@@ -46,15 +54,16 @@ def _reference_optimizer(
     model: nn.Module, named: list, kind: str, lr: float, wd: float
 ) -> tuple[torch.optim.Optimizer, str]:
     if kind == "adamw" and wd > 0:
-        no_decay = [p for n, p in named if n.endswith(".bias") or "norm" in n]
-        decay = [p for n, p in named if not (n.endswith(".bias") or "norm" in n)]
+        no_decay = [p for n, p in named if "bias" in n]
+        decay = [p for n, p in named if "bias" not in n]
         groups = [
             {"params": decay, "weight_decay": REFERENCE_ADAMW_WD},
             {"params": no_decay, "weight_decay": 0.0},
         ]
         return (
-            torch.optim.AdamW([g for g in groups if g["params"]], lr=lr),
-            f"reference quirk: AdamW with wd fixed at {REFERENCE_ADAMW_WD} (asked {wd})",
+            torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, eps=REFERENCE_ADAMW_EPS),
+            f"reference quirk: AdamW (eps 1e-6) with wd fixed at {REFERENCE_ADAMW_WD} (asked {wd}), "
+            "biases not decayed",
         )
     head_bias = {f"head.{n}" for n, _ in model.get_classifier().named_parameters() if n.endswith("bias")}
     groups = [{"params": [p], "weight_decay": 0.0 if n in head_bias else wd} for n, p in named]

@@ -8,7 +8,7 @@ from typing import Protocol
 from vptlab.store.study import StudyStore
 from vptlab.study.spec import ExecutorSpec
 from vptlab.study.state import Job
-from vptlab.study.worker import RunFn, RunOptions
+from vptlab.study.worker import RunFn, WorkerOptions
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Executor(Protocol):
 
 
 def make_executor(
-    spec: ExecutorSpec, store: StudyStore, options: RunOptions, run_fn: RunFn | None = None
+    spec: ExecutorSpec, store: StudyStore, options: WorkerOptions, run_fn: RunFn | None = None
 ) -> Executor:
     """The executor the spec names: ``local`` (sequential, or ``workers`` processes) or ``ray``."""
     from vptlab.study.worker import run_job

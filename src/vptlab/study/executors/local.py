@@ -19,7 +19,7 @@ from vptlab.errors import UserError
 from vptlab.store.study import StudyStore
 from vptlab.study.executors.base import Outcome
 from vptlab.study.state import Job
-from vptlab.study.worker import RunFn, RunOptions, set_threads
+from vptlab.study.worker import RunFn, WorkerOptions, set_threads
 
 
 class SequentialExecutor:
@@ -27,7 +27,7 @@ class SequentialExecutor:
 
     capacity = 1
 
-    def __init__(self, store: StudyStore, options: RunOptions, run_fn: RunFn) -> None:
+    def __init__(self, store: StudyStore, options: WorkerOptions, run_fn: RunFn) -> None:
         self.store, self.options, self.run_fn = store, options, run_fn
         self.queue: deque[Job] = deque()
         self.description = "local, in-process, one run at a time"
@@ -52,7 +52,7 @@ class SequentialExecutor:
 class PoolExecutor:
     """``workers`` spawned processes, each running one run at a time with its share of cores (and a GPU)."""
 
-    def __init__(self, store: StudyStore, options: RunOptions, run_fn: RunFn, workers: int) -> None:
+    def __init__(self, store: StudyStore, options: WorkerOptions, run_fn: RunFn, workers: int) -> None:
         self.store, self.options, self.run_fn = store, options, run_fn
         self.capacity = workers
         self.shares_linear_grids = getattr(run_fn, "trains_linear_grids", False)
@@ -109,7 +109,7 @@ def _init_worker(slots: mp.Queue, threads: int) -> None:
 
 
 def _call(
-    run_fn: RunFn, job: Job, run_dir: Path, stage1: Path | None, options: RunOptions
+    run_fn: RunFn, job: Job, run_dir: Path, stage1: Path | None, options: WorkerOptions
 ) -> tuple[str, object]:
     try:
         return "result", run_fn(job, run_dir, stage1, options)

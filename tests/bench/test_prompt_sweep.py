@@ -1,15 +1,20 @@
-"""K prompt configurations in one pass through one frozen backbone: the same runs as K separate ones."""
+"""K prompt configurations in one pass through one frozen backbone (bench/prompt_sweep.py, a learner of the one
+training loop): the same runs as K separate ones."""
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from vptlab.train import train_run
-from vptlab.train.sweep import can_sweep, train_prompt_sweep
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from prompt_sweep import can_sweep, train_prompt_sweep  # noqa: E402
 
 
 def _rows(path):
