@@ -97,6 +97,9 @@ def mark_pruned(run_dir: str | Path, reason: str) -> dict:
     result.pop("run_dir", None)
     result.update(status="pruned", pruned=reason)
     atomic_write_json(run_dir / RESULT_FILE, result)
+    from vptlab.train.card import write_run_card
+
+    write_run_card(run_dir, result)  # the card says pruned too
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     result["run_dir"] = str(run_dir)
     return result
