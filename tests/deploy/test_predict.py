@@ -122,3 +122,20 @@ def test_every_method_predicts(photo_run, tmp_path):
         assert result["status"] == "ok", (method.name, result.get("error"))
         rows = vptlab.load_tuned(tmp_path / method.name).predict(sorted((photo_run["new"] / "dog").glob("*")))
         assert len(rows) == 4 and all(r["labels"][0] in CLASSES for r in rows), method.name
+
+
+def test_cli_predict_refuses_broken_runs(photo_run, tmp_path, capsys):
+    import json
+    import shutil
+
+    torn = tmp_path / "torn"
+    shutil.copytree(photo_run["run"], torn)
+    (torn / "tuned.safetensors").write_bytes(b"not safetensors")
+    assert main(["predict", str(torn), str(photo_run["new"])]) == 2
+    assert "cannot read tuned weights" in capsys.readouterr().err
+    failed = tmp_path / "failed"
+    shutil.copytree(photo_run["run"], failed)
+    result = json.loads((failed / "result.json").read_text())
+    (failed / "result.json").write_text(json.dumps({**result, "status": "diverged"}))
+    assert main(["export", str(failed), "--format", "safetensors"]) == 2
+    assert "ended 'diverged'" in capsys.readouterr().err
