@@ -58,7 +58,7 @@ def test_every_run_records_its_cost_profile(tiny_cfg, toy_task, tmp_path):
     assert cost["tuned_bytes"] == 4 * cost["trainable_params"]  # fp32
     assert cost["flops_per_image"] == vit_flops(prompts=10)
     assert cost["train_images_per_s"] > 0 and cost["inference_images_per_s"] > 0
-    assert cost["peak_memory_bytes"] > 0
+    assert cost["peak_memory_bytes"] > 0 and isinstance(cost["measured_by"], str)
     assert cost["peak_memory_kind"] in ("process_peak_rss", "process_peak_rss_since_start")
     assert cost["ppt"] == pytest.approx(
         ppt_score(result["metrics"]["test_top1"], cost["trainable_params"]), abs=1e-3
@@ -71,6 +71,9 @@ def test_linear_grid_runs_get_the_profile_too(tiny_cfg, toy_task, tmp_path):
 
     cfgs = [tiny_cfg("linear", lr=lr) for lr in (0.1, 1.0)]
     results = train_linear_grid(cfgs, [tmp_path / "a", tmp_path / "b"], task_data=toy_task)
+    # the two grid points compute the same steps: one probe serves both, and says whose it was
+    assert results[0]["cost"]["measured_by"] == results[1]["cost"]["measured_by"]
+    assert results[0]["cost"]["train_images_per_s"] == results[1]["cost"]["train_images_per_s"]
     for r in results:
         assert r["cost"]["trainable_params"] == D * CLASSES + CLASSES
         assert r["cost"]["trainable_params_without_head"] == 0

@@ -22,6 +22,12 @@ Measured after training by a short probe on the run's own images and device, for
   set during the probe: Linux resets it first through ``/proc/self/clear_refs``; it includes everything the
   process holds, data and all) or ``process_peak_rss_since_start`` where the reset is not possible.
 
+Runs that compute the same thing per step (the same method, options, backbone, image size, batch size, classes,
+device and precision: the points of an lr x wd grid, the seeds of a final config) share one probe within a process:
+the profile's ``measured_by`` names the run whose probe it was.  (On a 2-core CPU one probe of vptlab-tiny took
+0.2-0.3 epochs of a vpt-deep or full run on ``count``, and 4 epochs of a linear probe trained on cached features:
+``bench/bench_cost_probe.py``, BENCHMARKS.md.)
+
 A probe never decides a run's outcome: if it fails (an out-of-memory error on a crowded GPU), ``cost`` records
 the error and the counted parts.
 """
@@ -48,6 +54,11 @@ from vptlab.train.loop import Precision, eval_batch_size, normalise
 PPT_SCALE = 1e7
 TRAIN_STEPS = 3
 INFER_BATCHES = 2
+# Config fields that do not change what one step computes: runs differing only in them share a probe.
+_SAME_STEP = ("lr", "wd", "seed", "epochs", "warmup_epochs", "schedule", "eval_test_every", "stage", "split_seed",
+              "regime", "ft_lr", "ft_wd", "data", "task", "reference_optimizer")  # fmt: skip
+_PROBES: dict[str, dict[str, Any]] = {}
+_PROBES_KEPT = 64
 
 
 def ppt_score(accuracy: float, trainable_params: int) -> float:
@@ -233,16 +244,34 @@ def cost_profile(
     image_size: int,
     metrics: dict[str, Any],
     measure: dict[str, Any] | None = None,
+    probe_key: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """The counted profile of ``model``; ``measure`` (keyword arguments of :func:`measure_throughput`) adds the
-    measured part."""
+    measured part, reused from an earlier run with the same ``probe_key`` ``(key, run_id)`` in this process."""
     device = next(model.parameters()).device
     profile: dict[str, Any] = param_profile(model)
     profile["flops_per_image"] = count_flops(model, image_size, device)
     profile.update(_ppt(profile, metrics))
     if measure is not None:
-        profile.update(measure_throughput(model, data, **measure))
+        key, run_id = probe_key or (None, None)
+        if key is not None and key in _PROBES:
+            profile.update(_PROBES[key])
+        else:
+            measured = {**measure_throughput(model, data, **measure), "measured_by": run_id}
+            profile.update(measured)
+            if key is not None:
+                _PROBES[key] = measured
+                while len(_PROBES) > _PROBES_KEPT:
+                    _PROBES.pop(next(iter(_PROBES)))
     return profile
+
+
+def probe_key(cfg: Any, num_classes: int, device: torch.device) -> str:
+    """What decides a probe's numbers: the config less what does not change one step, the classes, the device."""
+    from vptlab._io import stable_hash
+
+    same = {k: v for k, v in cfg.to_dict().items() if k not in _SAME_STEP}
+    return stable_hash({"config": same, "classes": num_classes, "device": str(device)})
 
 
 def run_cost(
@@ -276,9 +305,9 @@ def run_cost(
                 "train_mode": method.train_mode,
                 "precision": Precision.choose(device, cfg.precision),
             }
-        return cost_profile(
-            model, data, image_size=cfg.image_size, metrics=result["metrics"], measure=measure
-        )
+        key = (probe_key(cfg, data.info.num_classes, device), result["run_id"])
+        return cost_profile(model, data, image_size=cfg.image_size, metrics=result["metrics"], measure=measure,
+                            probe_key=key)  # fmt: skip
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as err:  # a probe must never lose a finished run (e.g. OOM on a shared GPU)
