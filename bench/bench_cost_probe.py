@@ -43,7 +43,9 @@ def main() -> None:
             start = time.perf_counter()
             run_cost(model, data, cfg.resolved(), result, device, Path(tmp) / method)
             probe = time.perf_counter() - start
-            epoch = result["seconds"] / args.epochs  # the run's seconds (data, train, eval) stop before its probe
+            epoch = (
+                result["seconds"] / args.epochs
+            )  # the run's seconds (data, train, eval) stop before its probe
             rows.append({"method": method, "probe_s": round(probe, 2), "epoch_s": round(epoch, 2),
                          "probe_per_epoch": round(probe / epoch, 3)})  # fmt: skip
     print(json.dumps({"task": args.task, "epochs": args.epochs, "threads": torch.get_num_threads(),

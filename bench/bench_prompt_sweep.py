@@ -48,7 +48,7 @@ def sweep_configs(args: argparse.Namespace, k: int) -> list[RunConfig]:
             method="vpt-deep",
             task=args.task,
             epochs=args.epochs,
-            warmup_epochs=1,
+            warmup_epochs=1 if args.epochs > 1 else 0,
             lr=lr,
             wd=wd,
             seed=seed,

@@ -55,8 +55,16 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_uninterrupted_result(
 ):
     cfg = tiny_cfg(method, epochs=3, backbone_dropout=0.1 if method == "full" else None)
     whole = train_run(cfg, tmp_path / "whole", task_data=toy_task)
-    stopped = train_run(cfg, tmp_path / "split", task_data=toy_task, should_interrupt=_stop_after(after))
+    saved = []
+
+    class Saved(RunEvents):
+        def checkpoint_saved(self, run_dir: Path, path: Path, epochs_done: int) -> None:
+            saved.append((path.name, epochs_done))
+
+    stopped = train_run(cfg, tmp_path / "split", task_data=toy_task, should_interrupt=_stop_after(after),
+                        events=Saved())  # fmt: skip
     assert stopped["status"] == "partial" and stopped["epochs_done"] == (after - 1) // 4
+    assert saved == [("checkpoint.pt", stopped["epochs_done"])]
     state = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)
     where = divmod(after, 4) if after % 4 else (after // 4 - 1, 4)  # (epoch, steps done in it)
     assert (state["epoch"], state["step"]) == where
@@ -189,3 +197,17 @@ def test_observers_see_every_run_of_a_grid_pass(tiny_cfg, toy_task, tmp_path):
         ("end", "a", "ok"),
     ]
     assert ("end", "b", "diverged") in recorder.seen
+
+
+def test_a_pass_whose_runs_stopped_at_different_places_starts_over(tiny_cfg, toy_task, tmp_path):
+    cfgs = [tiny_cfg("linear", lr=lr) for lr in (0.5, 5.0)]
+    whole = train_linear_grid(cfgs, [tmp_path / "whole0", tmp_path / "whole1"], task_data=toy_task)
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    opts = TrainOptions.make("cpu", progress=False, should_interrupt=_stop_after(3))
+    train_linear_grid(cfgs, dirs, task_data=toy_task, options=opts)
+    (dirs[1] / "checkpoint.pt").unlink()  # one run lost its place: the pass cannot share one position
+    recorder = Recorder()
+    rest = train_linear_grid(cfgs, dirs, task_data=toy_task, options=TrainOptions.make("cpu", recorder))
+    assert ("start", "a", 0) in recorder.seen and ("start", "b", 0) in recorder.seen
+    for i in range(2):
+        _same_run(dirs[i], tmp_path / f"whole{i}", rest[i], whole[i])

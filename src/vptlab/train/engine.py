@@ -49,6 +49,7 @@ from vptlab.train.learners import Learner, LearnerFactory, PassSetup, default_le
 from vptlab.train.loop import (
     BlowupWatch,
     Diverged,
+    EpochStats,
     FeatureSet,
     Precision,
     Tally,
@@ -118,6 +119,8 @@ def train_pass(
     seconds}}``), e.g. ``linear_grid``."""
     if len(cfgs) != len(out_dirs):
         raise ValueError(f"{len(cfgs)} configs but {len(out_dirs)} folders")
+    if not cfgs:
+        return []
     cfgs = [c.resolved() for c in cfgs]
     _check_shared(cfgs)
     dirs = [Path(d) for d in out_dirs]
@@ -154,7 +157,12 @@ class _Member:
         self.error: str | None = None
         self.stage1_dir: Path | None = None
         self.seconds_before = 0.0
-        self.tally = Tally()
+        self.tally = Tally()  # this epoch's running sums (they travel in a mid-epoch checkpoint)
+        self.epoch_stats: EpochStats | None = None
+        # set by the pass once the learner exists
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.schedule: Schedule | None = None
+        self.watch: BlowupWatch | None = None
 
     def end(self, status: str, metrics: dict | None = None, error: str | None = None) -> None:
         if self.status is None:
@@ -476,9 +484,8 @@ class _Pass:
         }
         if run.error:
             result["error"] = run.error
-        if (
-            result["status"] != "partial"
-        ):  # the cost profile (vptlab.train.cost): params, FLOPs, images/s, memory
+        # the cost profile (vptlab.train.cost): params, FLOPs, images/s, memory, PPT
+        if result["status"] != "partial":
             result["cost"] = run_cost(self._model_of(run), data, run.cfg, result, self.opts.device, run.out)
         run.folder.write_result(result)
         write_run_card(run.out, result)  # README.md + labels.json beside the result (vptlab.train.card)

@@ -1,8 +1,9 @@
 """What tools outside the training loop may observe of a run: loggers, cluster executors, run cards.
 
-A ``RunEvents`` subclass overrides the methods it cares about; ``train_run(..., events=[...])`` calls them in
-order.  They observe and never change what a run computes, so they are not part of the run id.  An exception in
-an observer is a bug of that observer and propagates.
+A ``RunEvents`` subclass overrides the methods it cares about; ``train_run(..., events=[...])`` (and every
+pass of the one training loop, K runs included) calls them in order.  They observe and never change what a run
+computes, so they are not part of the run id.  An exception in an observer is a bug of that observer and
+propagates.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ class RunEvents:
     """No-op observer; subclass and override."""
 
     def run_start(self, run_dir: Path, config: dict[str, Any], start_epoch: int) -> None:
-        """Training is about to start (``start_epoch`` > 0 when resuming from a checkpoint)."""
+        """Training is about to start (``start_epoch`` > 0 when resuming from a checkpoint: the epoch it resumes,
+        possibly part-way through when the run was stopped mid-epoch)."""
 
     def epoch_end(self, run_dir: Path, row: dict[str, Any]) -> None:
         """An epoch ended; ``row`` is the line just appended to ``metrics.jsonl``."""
 
     def checkpoint_saved(self, run_dir: Path, path: Path, epochs_done: int) -> None:
-        """``path`` (the run's checkpoint) was just written atomically."""
+        """``path`` (the run's checkpoint) was just written atomically, ``epochs_done`` whole epochs in (a stop
+        request writes one part-way through the next epoch)."""
 
     def run_end(self, run_dir: Path, result: dict[str, Any]) -> None:
         """``result.json`` was just written with ``result``."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,6 @@ class PassSetup:
     stage1_dirs: list[Path | None]  # per run: ft-then-pt's stage-1 weights
     compile: bool = False
     linear_features: bool = True  # a linear probe may train on features computed once
-    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
