@@ -226,7 +226,7 @@ def _cell_order(cell: Cell | NoResult) -> tuple:
 def regime_order(regime: str) -> tuple:
     """standard first, then k-shot by K, then data sizes by N."""
     kind, _, arg = regime.partition(":")
-    rank = {"standard": 0, "kshot": 1, "size": 2}.get(kind, 3)
+    rank = {"standard": 0, "kshot": 1, "fewshot": 1.5, "size": 2}.get(kind, 3)
     return (rank, int(arg) if arg.isdigit() else 0, regime)
 
 

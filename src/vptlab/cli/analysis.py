@@ -57,8 +57,8 @@ def _register_fid(sub: argparse._SubParsersAction) -> None:
 def run_fid(args: argparse.Namespace) -> int:
     """Print FID(A, B), and/or save A's statistics."""
     check_device(args.device)
-    from vptlab.analysis.features import make_extractor
     from vptlab.analysis.fid import fid_from_stats, save_stats, set_stats
+    from vptlab.analysis.fid_features import make_extractor
     from vptlab.analysis.imagesets import check_spec
 
     if args.b is None and not args.save_stats:

@@ -90,6 +90,11 @@ class OptionInfo:
     choices: tuple[Any, ...] | None
     legacy: Any
 
+    @property
+    def has_legacy(self) -> bool:
+        """Whether the option was added to an existing method (its ``legacy`` value is what runs meant before)."""
+        return self.legacy is not _NO_LEGACY
+
     def problem(self, value: Any) -> str | None:
         """What is wrong with ``value`` for this option (type, choices, range), or None."""
         if self.kind == "bool":
@@ -272,12 +277,17 @@ class Method(Generic[C]):
             prompts = getattr(model, "vpt", None)
             if prompts is not None:
                 prompts.train()  # prompt dropout stays active
+            for module in model.modules():
+                if getattr(module, TRAINS_ATTR, False):
+                    module.train()  # modules a method adds (adapters, an MLP head) keep their dropout active
 
     @property
     def grid_size(self) -> int:
         return len(self.grid["lr"]) * len(self.grid["wd"])
 
 
+# A module a method adds to a frozen backbone sets this attribute to True to run in training mode while training.
+TRAINS_ATTR = "vptlab_trains"
 _REGISTRY: dict[str, Method] = {}
 _BROKEN: dict[str, str] = {}  # plugin entry point name -> why it did not load
 _LOADED = False
@@ -327,7 +337,25 @@ def _load_all() -> None:
         return
     _LOADED = True
     # importing the modules runs their register(...) lines
-    from vptlab.methods import bias, ft_then_pt, full, linear, lora, mixed, vpt  # noqa: F401
+    from vptlab.methods import (  # noqa: F401  # noqa: F401  the PETL methods (docs/petl-methods.md)
+        adapter,
+        adaptformer,
+        bias,
+        convpass,
+        dora,
+        fact,
+        ft_then_pt,
+        full,
+        linear,
+        ln_tune,
+        lora,
+        mixed,
+        mlp_head,
+        partial_k,
+        repadapter,
+        ssf,
+        vpt,
+    )
 
     _load_plugins()
 

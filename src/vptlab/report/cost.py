@@ -102,7 +102,7 @@ def accuracy_params_figure(costs: dict[str, dict[str, Any]]):
 
 def cost_section(results: list[dict]) -> Section:
     """Accuracy against trainable parameters, and each method's cost profile."""
-    from vptlab.report.build import figure
+    from vptlab.report.context import figure
 
     s = Section("What each method costs")
     costs = method_costs(results)

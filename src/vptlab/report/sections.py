@@ -8,7 +8,8 @@ from collections import Counter
 from vptlab.analysis import curves, quadrants, tables
 from vptlab.analysis.results import FT, compare, method_label
 from vptlab.errors import UserError
-from vptlab.report.build import ReportOptions, Study, figure
+from vptlab.report.benchmarks import benchmark_sections
+from vptlab.report.context import ReportOptions, Study, figure
 from vptlab.report.cost import cost_section
 from vptlab.report.render import Section
 
@@ -24,6 +25,7 @@ def build_sections(study: Study, opts: ReportOptions) -> list[Section]:
         overfitting(study, opts),
         data_size(study),
         one_shot(study),
+        *benchmark_sections(study),  # FGVC, few-shot, robustness (vptlab.report.benchmarks)
         cost_section(study.results),  # vptlab.report.cost: accuracy vs trainable parameters, cost profiles
         attention_section(study, opts),
         notes(study, opts),
@@ -153,7 +155,7 @@ def _task_fids(study: Study, opts: ReportOptions) -> tuple[dict[str, float], str
         return _read_fid_csv(opts.fid_csv), f"read from {opts.fid_csv}"
     if opts.fid_features == "none":
         return {}, "FID computation turned off (--fid-features none)."
-    from vptlab.analysis.features import make_extractor
+    from vptlab.analysis.fid_features import make_extractor
     from vptlab.analysis.task_fid import pretraining_stats, study_task_fids
 
     backbone, checkpoint = study.backbone()

@@ -14,7 +14,7 @@ import numpy as np
 
 from vptlab.analysis.results import GROUP_ORDER, Comparison, method_label
 from vptlab.analysis.tables import PUBLISHED_LABEL, published_numbers
-from vptlab.report.build import Study
+from vptlab.report.context import Study
 from vptlab.report.render import Section
 
 AGREES, PARTLY = 0.75, 0.5
