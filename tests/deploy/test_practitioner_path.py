@@ -30,8 +30,8 @@ def _onnx_input(files: list[str], pre: dict) -> np.ndarray:
 
 
 def test_advise_train_predict_export_tensorboard(tmp_path, capsys):
-    from vptlab.analysis.features import BackboneFeatures
     from vptlab.analysis.fid import save_stats, set_stats
+    from vptlab.analysis.fid_features import BackboneFeatures
 
     photos = make_photo_folder(tmp_path / "photos", CLASSES)
     new = make_photo_folder(tmp_path / "new", CLASSES, per_class=3, seed=9)
