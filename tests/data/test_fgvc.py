@@ -161,4 +161,5 @@ batch_size = 8
     md = (tmp_path / "out" / "report" / "report.md").read_text()
     section = md.split("FGVC (the VPT paper's fine-grained benchmark)")[1]
     assert "| oxford_flowers |" in section.split("\n\n")[1] or "oxford_flowers" in section
-    assert "No published FGVC numbers are shown" in section
+    # the bundled published VPT-deep number sits beside ours, labelled as published; none for Linear
+    assert "| VPT-deep (published) | 99.0 | - |" in section and "Linear (published)" not in section

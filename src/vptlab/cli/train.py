@@ -25,6 +25,9 @@ _HELP = {
     "reference_optimizer": "reproduce the reference code's optimiser (AdamW wd fixed at 0.01, eps 1e-6, ...)",
     "head_init": "default: the library's fresh head; reference: kaiming_normal_ fan_out, bias -log(99)",
     "warmup_epochs": "warm-up epochs (default: 10%% of --epochs)",
+    "interpolation": "resize: bilinear (PIL, antialiased; default), nearest, bicubic, lanczos, or tf-bilinear "
+    "(the reference's tf.image.resize: half-pixel centres, no antialias)",
+    "precision": "auto (bf16 autocast on CUDA, fp32 on CPU; default), fp32 (as the reference) or bf16",
     "eval_test_every": "evaluate test loss/acc every N epochs (0: only after the final stage's last epoch)",
 }
 _SKIP = {"backbone_args", "extra", "options"}

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from vptlab.data import images as _images
+from vptlab.data.resize import resize_pil
 
 TRANSFORM_NAME = "reference-fgvc"  # recorded in a run's data record
 _STREAM = 0x5EED_C0  # the crop stream of (seed, epoch): independent of the data order's stream
@@ -48,7 +49,7 @@ def resize_shorter(img: Image.Image, shorter: int, interpolation: str = "bilinea
     size = shorter_side_size(*img.size, shorter)
     if size == img.size:
         return img
-    return img.resize(size, _images.check_interpolation(interpolation))
+    return resize_pil(img, size, interpolation)
 
 
 def center_offsets(height: int, width: int, crop: int) -> tuple[int, int]:

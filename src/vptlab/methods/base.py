@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from vptlab.train.config import RunConfig
 
-# The reference grids: base lrs (scaled by batch/256) x weight decays.
+# The reference grids (docs/protocol.md): base lrs (scaled by batch/256) x weight decays.
 PROMPT_GRID = {
     "lr": (50.0, 25.0, 10.0, 5.0, 2.5, 1.0, 0.5, 0.25, 0.1, 0.05),
     "wd": (0.01, 0.001, 0.0001, 0.0),

@@ -20,6 +20,7 @@ from vptlab.analysis.results import (
     pick_vpt_method,
     regime_order,
 )
+from vptlab.errors import UserError
 from vptlab.report.render import Figure
 
 
@@ -38,6 +39,11 @@ class ReportOptions:
     attention_tasks: int = 3
     overfit_tolerance: float = OVERFIT_TOLERANCE
     device: str = "cpu"
+    ddof: int = 1  # std over seeds in the tables: 1 sample std; 0 np.std, as the seed paper reports
+
+    def __post_init__(self) -> None:
+        if self.ddof not in (0, 1):
+            raise UserError(f"ddof must be 0 or 1, got {self.ddof!r}")
 
 
 @dataclass
@@ -59,6 +65,13 @@ class Study:
     @property
     def regimes(self) -> list[str]:
         return sorted({c.regime for c in self.cells}, key=regime_order)
+
+    @property
+    def paper_backbone(self) -> bool:
+        """Whether the study used the paper's backbone (then tables show ours - published)."""
+        from vptlab.analysis.published import is_paper_backbone
+
+        return is_paper_backbone(*self.backbone())
 
     def backbone(self) -> tuple[str, str | None]:
         cfgs = [r["config"] for r in self.results if r.get("config")]

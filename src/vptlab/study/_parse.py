@@ -27,7 +27,8 @@ TOP_KEYS = ("name", "description", "backbone", "data", "training", "regimes", "t
             "executor", "log")  # fmt: skip
 SCHEDULES = ("step", "epoch")
 PRECISIONS = ("auto", "fp32", "bf16")
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
+# vptlab.data.resize.RESIZE_MODES
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "tf-bilinear")
 
 
 def build_spec(top: Table) -> StudySpec:

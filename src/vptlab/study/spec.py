@@ -1,8 +1,8 @@
 """A study spec: TOML or YAML validated into frozen dataclasses.
 
-A study is tasks x methods x hyper-parameter grid x seeds x regimes run with the paper's protocol (DESIGN.md
-section 2).  The file says only what differs from the defaults; every value is checked here, and every error names
-the file and the key (``paper.toml: methods.full.lr[2]: must be > 0, got -1``).  Sections::
+A study is tasks x methods x hyper-parameter grid x seeds x regimes run with the paper's protocol
+(docs/protocol.md).  The file says only what differs from the defaults; every value is checked here, and every
+error names the file and the key (``paper.toml: methods.full.lr[2]: must be > 0, got -1``).  Sections::
 
     name, description
     [backbone]   name, checkpoint, image_size, interpolation, pretrained, [backbone.kwargs] (timm overrides)

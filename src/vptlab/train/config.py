@@ -113,9 +113,9 @@ class RunConfig:
         )
         _check(self.image_size is None or self.image_size >= 8, "image_size", "must be >= 8", self.image_size)
         _check(
-            self.interpolation in ("nearest", "bilinear", "bicubic", "lanczos"),
+            self.interpolation in ("nearest", "bilinear", "bicubic", "lanczos", "tf-bilinear"),
             "interpolation",
-            "must be nearest, bilinear, bicubic or lanczos",
+            "must be nearest, bilinear, bicubic, lanczos or tf-bilinear",
             self.interpolation,
         )
         _check(self.eval_test_every >= 0, "eval_test_every", "must be >= 0", self.eval_test_every)
