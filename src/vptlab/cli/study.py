@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from vptlab._device import check_device
+from vptlab.cli.train import add_log_flags
 from vptlab.errors import UserError
 
 
@@ -78,6 +79,7 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
                    help="save a resumable checkpoint of a long run every S seconds (default 300); on Ray "
                         "each one is also sent to the driver (or --checkpoint-storage)")  # fmt: skip
     p.add_argument("--no-retry-failed", action="store_true", help="keep failed runs as they are")
+    add_log_flags(p)
     p.set_defaults(func=_run)
 
 
@@ -134,7 +136,10 @@ def _run(args: argparse.Namespace) -> int:
     check_data(spec)
     check_backbone(spec)
     device = None if executor.device == "auto" else executor.device
-    options = WorkerOptions(device=device, checkpoint_seconds=args.checkpoint_seconds)
+    from vptlab.track import LogOptions
+
+    log = LogOptions(tuple(args.log), args.tracking_uri) if args.log else None  # None: the spec's [log]
+    options = WorkerOptions(device=device, checkpoint_seconds=args.checkpoint_seconds, log=log)
     echo = lambda text: print(text, file=sys.stderr)  # noqa: E731
     with graceful_stop():  # SIGINT/SIGTERM: an in-process run checkpoints and stops; rerun to continue
         record = run_study(spec, args.out, options=options, retry_failed=not args.no_retry_failed, echo=echo)

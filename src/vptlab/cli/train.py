@@ -70,7 +70,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_log_flags(p)
     p.set_defaults(func=run)
+
+
+def add_log_flags(p: argparse.ArgumentParser) -> None:
+    """``--log tensorboard|mlflow`` (repeatable) and ``--tracking-uri`` (vptlab.track)."""
+    p.add_argument("--log", action="append", default=[], choices=("tensorboard", "mlflow"),
+                   help="log to a tracker (repeatable): tensorboard (RUN/tensorboard/), mlflow")  # fmt: skip
+    p.add_argument(
+        "--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite store OUT/mlflow.db)"
+    )
 
 
 def _add_field(p: argparse.ArgumentParser, f: dataclasses.Field) -> None:
@@ -153,10 +163,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_flags(values, method_options(args), parse_backbone_args(args.backbone_arg))
     if args.eval_set:  # domain shift: a label of the run, not part of its identity
         cfg = dataclasses.replace(cfg, extra={**cfg.extra, **_eval_sets(args.eval_set)})
-    run_id = cfg.run_id
+    from vptlab.track import LogOptions, make_trackers
     from vptlab.train.run import train_run
 
+    run_id = cfg.run_id
     claim_out_dir(args.out, run_id, overwrite=args.overwrite)
+    events = make_trackers(LogOptions(tuple(args.log), args.tracking_uri), default_store=args.out)
     with graceful_stop():  # SIGINT/SIGTERM: checkpoint at the current step, stop; the same command continues
         result = train_run(
             cfg,
@@ -164,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             progress=False if args.no_progress else None,
             compile=args.compile,
+            events=events,
             should_interrupt=interrupt.requested,
         )
         interrupt.stop_if_requested(result, args.out)

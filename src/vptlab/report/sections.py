@@ -11,6 +11,7 @@ from vptlab.analysis.results import FT, compare, method_label
 from vptlab.errors import UserError
 from vptlab.report.benchmarks import benchmark_sections
 from vptlab.report.context import ReportOptions, Study, figure
+from vptlab.report.cost import cost_section
 from vptlab.report.render import Section
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ def build_sections(study: Study, opts: ReportOptions) -> list[Section]:
         data_size(study),
         one_shot(study, opts),
         *benchmark_sections(study),  # FGVC, few-shot, robustness (vptlab.report.benchmarks)
+        cost_section(study.results),  # vptlab.report.cost: accuracy vs trainable parameters, cost profiles
         attention_section(study, opts),
         notes(study, opts),
     ]

@@ -21,9 +21,10 @@ from vptlab.study.spec import (
     TrainingSpec,
     TuneSpec,
 )
+from vptlab.track.base import parse_log
 
 TOP_KEYS = ("name", "description", "backbone", "data", "training", "regimes", "task_options", "methods", "tune",
-            "executor")  # fmt: skip
+            "executor", "log")  # fmt: skip
 SCHEDULES = ("step", "epoch")
 PRECISIONS = ("auto", "fp32", "bf16")
 # vptlab.data.resize.RESIZE_MODES
@@ -44,8 +45,9 @@ def build_spec(top: Table) -> StudySpec:
     _check_regime_methods(top.sub("regimes"), regimes, tuple(m.name for m in methods))
     tune = _tune(top.sub("tune"), training.epochs)
     executor = _executor(top.sub("executor"))
+    log = parse_log(top.sub("log"))  # vptlab.track
     top.done()
-    return StudySpec(name, backbone, data, training, regimes, methods, tune, executor, description)
+    return StudySpec(name, backbone, data, training, regimes, methods, tune, executor, description, log=log)
 
 
 def _backbone(t: Table) -> BackboneSpec:
