@@ -83,7 +83,7 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-SPEC_HELP = "study spec (.toml or .yaml) or a preset name: paper, one-shot, data-size, demo"
+SPEC_HELP = "study spec (.toml or .yaml) or a packaged preset name (paper, one-shot, data-size, demo, fgvc, few-shot, petl, ...)"
 
 
 def _override_args(p: argparse.ArgumentParser) -> None:

@@ -2,7 +2,7 @@
 
 By default the run is a final one (``--stage final``: train on train+val, test numbers at the end), the run a
 user reads; ``--stage tune`` trains on train and evaluates val only, as a study's hyper-parameter search does.
-Ctrl-C or SIGTERM finishes the current epoch, saves a checkpoint and stops; the same command continues.
+Ctrl-C or SIGTERM finishes the current optimiser step, saves a checkpoint and stops; the same command continues.
 """
 
 from __future__ import annotations
