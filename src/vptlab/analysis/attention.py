@@ -40,13 +40,14 @@ class TokenLayout:
     grid: tuple[int, int]
     deep: bool
 
+    # prompts sit after all prefix tokens: [CLS, registers, prompts, patches] (vptlab.backbones.prompts)
     @property
     def prompt_slice(self) -> slice:
-        return slice(1, 1 + self.num_prompts)
+        return slice(self.num_prefix, self.num_prefix + self.num_prompts)
 
     @property
     def other_prefix_slice(self) -> slice:
-        return slice(1 + self.num_prompts, self.num_prompts + self.num_prefix)
+        return slice(1, self.num_prefix)
 
     @property
     def patch_slice(self) -> slice:
@@ -60,7 +61,8 @@ def token_layout(model: nn.Module) -> TokenLayout:
     prompts = get_prompts(model)
     grid = tuple(int(g) for g in model.patch_embed.grid_size)
     n = prompts.num_tokens if prompts is not None else 0
-    return TokenLayout(n, int(getattr(model, "num_prefix_tokens", 1)), grid, bool(prompts and prompts.deep))
+    prefix = prompts.num_prefix if prompts is not None else int(getattr(model, "num_prefix_tokens", 1))
+    return TokenLayout(n, prefix, grid, bool(prompts and prompts.deep))
 
 
 def _attention_probs(attn: nn.Module, x: torch.Tensor) -> torch.Tensor:
