@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from vptlab.methods.base import Method, MethodConfig, freeze, option, register, unfreeze_head
+from vptlab.methods.base import ALL_FAMILIES, Method, MethodConfig, freeze, option, register, unfreeze_head
 from vptlab.train.optim import DECAY_ATTR
 
 
@@ -46,5 +46,6 @@ BIAS = register(
         label="Bias",
         color="#666666",
         order=6,
+        families=ALL_FAMILIES,
     )
 )
