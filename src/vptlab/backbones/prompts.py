@@ -141,6 +141,10 @@ def detach_prompts(model: nn.Module) -> None:
     prompts.remove_hooks()
     if isinstance(prompts, VisualPrompts):
         model.num_prefix_tokens = prompts.num_prefix
+    else:
+        from vptlab.backbones.swin_prompts import detach_swin_prompts
+
+        detach_swin_prompts(model)
     delattr(model, ATTR)
 
 
