@@ -135,6 +135,9 @@ def describe_backbone(model: torch.nn.Module) -> dict[str, Any]:
         out["global_pool"] = pool if pool is not None else getattr(model, "global_pool", "avg")
         if not isinstance(out["global_pool"], str):
             out["global_pool"] = "avg"
+    report = getattr(model, "vptlab_checkpoint", None)  # set by load_checkpoint
+    if report is not None:
+        out["checkpoint"] = report
     return out
 
 

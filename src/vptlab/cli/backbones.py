@@ -10,6 +10,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "backbones", help="which methods apply to which backbone families", description=__doc__
     )
     p.add_argument("name", nargs="?", help="a backbone name (timm or vptlab-tiny): show its family's methods")
+    p.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="with NAME: load this weights file into the backbone and report its layout, missing and dropped tensors",
+    )
     p.set_defaults(func=run)
 
 
@@ -27,6 +32,14 @@ def run(args: argparse.Namespace) -> int:
             )
         print(f"{args.name}: family {family}")
         families = (family,)
+        if args.checkpoint:
+            from vptlab.backbones import create_backbone
+            from vptlab.backbones.checkpoints import load_checkpoint
+
+            model = create_backbone(args.name, num_classes=2, pretrained=False)
+            print(load_checkpoint(model, args.checkpoint).summary())
+    elif args.checkpoint:
+        raise UserError("--checkpoint needs a backbone NAME to load it into")
     for family in families:
         print(f"{family}: {FAMILY_HELP[family]}")
         print(f"  methods: {', '.join(methods_for_family(family)) or 'none'}")
