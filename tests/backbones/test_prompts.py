@@ -165,3 +165,12 @@ def test_a_convnet_is_refused_prompts_with_one_line():
     model = create_backbone("resnet18", num_classes=5, pretrained=False)
     with pytest.raises(UserError, match="VisionTransformer or SwinTransformer"):
         attach_prompts(model, num_tokens=2, deep=False)
+
+
+@pytest.mark.parametrize(("deep", "count"), [(True, 92_160), (False, 7_680)])
+def test_vit_b16_prompt_counts_with_ten_tokens(deep, count):
+    """The VPT paper's ViT-B/16 numbers: 12 x 10 x 768 deep, 10 x 768 shallow; the class token stays first."""
+    model = create_backbone("vit_base_patch16_224", num_classes=2, pretrained=False)
+    prompts = attach_prompts(model, num_tokens=10, deep=deep)
+    assert sum(p.numel() for p in prompts.parameters()) == count
+    assert (prompts.num_prefix, model.num_prefix_tokens, model.global_pool) == (1, 11, "token")
