@@ -141,6 +141,9 @@ class Advice:
     quick: dict[str, dict] | None = None
     recommendation: str = "undetermined"
     basis: str = ""
+    backbone: str = (
+        ""  # the backbone the advice is for, and how its features are taken (with --features backbone)
+    )
 
     @property
     def quadrant(self) -> str:
@@ -155,6 +158,7 @@ class Advice:
             f"Recommendation: {self.recommendation} ({self.basis})",
             "",
             f"- data: {self.data} ({self.train_size} training images), objective {self.objective}",
+            *([f"- backbone: {self.backbone}"] if self.backbone else []),
             f"- FID to the pretraining data: {self.fid:.2f} ({self.features} features; pretraining side: {self.pretrain})",
             f"- FID threshold: {_fmt_threshold(self.threshold)} ({self.threshold_source})",
             f"- quadrant: {self.quadrant}",
@@ -301,12 +305,19 @@ def advise(
         threshold,
         threshold_source,
         paper_rule(objective, fid, threshold, len(images)),
+        backbone=_describe(backbone, extractor),
     )
     if study:
         _apply_model(advice, load_study_results(study), study_fids)
     if quick:
         advice.quick = _quick(source, task, backbone, checkpoint, quick_epochs, quick_dir, device)
     return decide(advice)
+
+
+def _describe(backbone: str, extractor) -> str:
+    """Which backbone the advice describes; with backbone features, which features (family, pooling)."""
+    describe = getattr(extractor, "describe", None)
+    return describe() if callable(describe) else f"{backbone} (FID on Inception features)"
 
 
 def load_study_results(study: str | Path) -> list[dict]:
