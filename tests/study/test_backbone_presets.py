@@ -38,3 +38,20 @@ def test_self_supervised_presets_use_the_references_wider_grids():
     lrs = dict(spec.method("vpt-deep").options)["lr"]
     assert 1000.0 in lrs and 0.05 in lrs and len(lrs) == 14
     assert len(dict(spec.method("linear").options)["lr"]) == 13
+
+
+def test_a_study_of_prompts_on_a_convnet_is_refused_naming_the_methods_that_fit():
+    from vptlab.errors import UserError
+    from vptlab.study.spec import parse_spec
+
+    text = """
+[backbone]
+name = "convnext_atto"
+[data]
+source = "synthetic"
+tasks = "all"
+[methods.full]
+[methods.vpt-deep]
+"""
+    with pytest.raises(UserError, match=r"s.toml: \[methods.vpt-deep\]: .*methods for convnet: full"):
+        parse_spec(text, "s.toml")
