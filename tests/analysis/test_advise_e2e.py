@@ -52,8 +52,8 @@ def _result(run: Path, method: str, task: str, source: str, seed: int, acc: floa
 def setup(tmp_path_factory):
     from safetensors.torch import save_file
 
-    from vptlab.analysis.features import BackboneFeatures
     from vptlab.analysis.fid import save_stats, set_stats
+    from vptlab.analysis.fid_features import BackboneFeatures
     from vptlab.backbones import create_backbone
 
     root = tmp_path_factory.mktemp("advise")

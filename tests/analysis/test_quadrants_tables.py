@@ -142,10 +142,16 @@ def test_table_layout_with_wins_and_published_rows():
     vpt = next(ln for ln in lines if ln.startswith("| VPT-deep |"))
     assert "68.5 (1)" in vpt  # natural mean (71 + 66) / 2, beats FT on cifar only
     assert "**71.0 ± 1.0**" in vpt
-    published = [ln for ln in lines if PUBLISHED_LABEL in ln]
-    assert len(published) == 2
+    published = [ln for ln in lines if PUBLISHED_LABEL in ln]  # the seed paper's four methods
+    assert [ln.split(",")[0] for ln in published] == ["| FT", "| VPT-deep", "| Mixed", "| FT-then-PT"]
     pub = published_numbers()
-    assert f"{pub['full']['cifar']:.1f}" in published[0] and f"{pub['vpt-deep']['cifar']:.1f}" in published[1]
+    assert (
+        f"| {pub['full']['cifar']:.1f} |" in published[0]
+        and f"| {pub['vpt-deep']['cifar']:.1f} |" in published[1]
+    )
+    second = [ln for ln in lines if "published (Jia et al. 2022)" in ln]  # the VPT paper's, labelled apart
+    assert [ln.split(",")[0] for ln in second] == ["| FT", "| VPT-deep"]
+    assert lines.index(second[0]) > lines.index(published[-1])
 
 
 def test_no_published_rows_for_synthetic_tasks():

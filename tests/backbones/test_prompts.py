@@ -1,4 +1,4 @@
-"""The prompt hook computes exactly the VPT equations (DESIGN.md section 2), for shallow and deep."""
+"""The prompt hook computes exactly the VPT equations (docs/protocol.md), for shallow and deep."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_init_bound_and_shapes_follow_the_reference_formula():
     bound = math.sqrt(6 / (3 * 8 * 8 + 32))
     assert prompts.init_bound == pytest.approx(bound)
     assert prompts.prompts.abs().max() <= bound
-    # ViT-B/16: 0.0625 as quoted in DESIGN.md
+    # ViT-B/16: 0.0625 as docs/protocol.md quotes it
     assert math.sqrt(6 / (3 * 16 * 16 + 768)) == pytest.approx(0.0625)
 
 

@@ -28,13 +28,37 @@ EXPECTED = {
         L * BLOCK_BIASES + D + D + HEAD,
     ),  # + patch embedding and final norm biases
     "lora": (lambda n: "lora_" in n or n.startswith("head."), L * 2 * (D * R + R * D) + HEAD),  # q and v
+    # the PETL methods at their default options (bottleneck / rank 8, k = 1, Mlp-3); docs/petl-methods.md
+    "adapter": (lambda n: ".mlp.adapter." in n or n.startswith("head."), L * (D * R + R + R * D + D) + HEAD),
+    "adaptformer": (
+        lambda n: ".mlp.adaptformer." in n or n.startswith("head."),
+        L * (D * R + R + R * D + D) + HEAD,
+    ),
+    "ssf": (lambda n: ".ssf." in n or n.startswith("head."), 2 * D * (2 + 11 * L) + HEAD),
+    "fact": (lambda n: "fact." in n or n.startswith("head."), 2 * D * R + 12 * L * R * R + HEAD),
+    "convpass": (
+        lambda n: ".convpass." in n or n.startswith("head."),
+        2 * L * (2 * D * R + 9 * R * R + 2 * R + D) + HEAD,
+    ),
+    "repadapter": (
+        lambda n: ".repadapter." in n or n.startswith("head."),
+        2 * L * (D * R + R + D * R // 2 + D) + HEAD,
+    ),
+    "dora": (lambda n: ".qkv.dora." in n or n.startswith("head."), L * 2 * (2 * R * D + D) + HEAD),
+    "ln-tune": (lambda n: "norm" in n or n.startswith("head."), 2 * D * (2 * L + 1) + HEAD),
+    "partial-k": (
+        lambda n: n.startswith((f"blocks.{L - 1}.", "norm.", "head.")),
+        12 * D * D + 13 * D + 2 * D + HEAD,  # qkv 3D^2+3D, proj D^2+D, fc1 4D^2+4D, fc2 4D^2+D, two norms 4D
+    ),
+    "mlp-head": (lambda n: n.startswith("head."), 2 * (D * D + D) + HEAD),
 }
+ADAMW = {"full", "lora", "adapter", "adaptformer", "ssf", "fact", "convpass", "repadapter", "dora", "ln-tune"}
 
 
 def test_every_registered_method_is_in_the_table():
     assert set(method_names()) == set(EXPECTED)
     for m in list_methods():
-        assert m.optimizer == ("adamw" if m.name in ("full", "lora") else "sgd")
+        assert m.optimizer == ("adamw" if m.name in ADAMW else "sgd")
         assert m.grid["wd"] == (0.01, 0.001, 0.0001, 0.0)
         assert len(m.grid["lr"]) == (4 if m.optimizer == "adamw" else 10)
 

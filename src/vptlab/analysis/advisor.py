@@ -274,8 +274,8 @@ def advise(
     device: str = "cpu",
 ) -> Advice:
     """Recommend VPT or FT for ``data`` with its evidence (see the module docstring)."""
-    from vptlab.analysis.features import extractor_image_size, make_extractor
     from vptlab.analysis.fid import fid_from_stats, image_set_stats
+    from vptlab.analysis.fid_features import extractor_image_size, make_extractor
     from vptlab.analysis.task_fid import check_pretraining, pretraining_stats, task_train_images
 
     if objective not in OBJECTIVES:
@@ -356,8 +356,8 @@ def _threshold(
 
 
 def _synthetic_reference_fids(extractor, pretrain) -> dict[str, float]:
-    from vptlab.analysis.features import extractor_image_size
     from vptlab.analysis.fid import fid_from_stats, image_set_stats
+    from vptlab.analysis.fid_features import extractor_image_size
     from vptlab.analysis.task_fid import task_train_images
     from vptlab.data.synthetic import SYNTHETIC_TASKS
 

@@ -177,7 +177,7 @@ def set_stats(
     spec: str | Path, extractor: FeatureExtractor, *, cache_dir: str | Path | None = None
 ) -> FIDStats:
     """Statistics of the image set ``spec`` names (or read from it, if it is a ``.npz`` statistics file)."""
-    from vptlab.analysis.features import extractor_image_size
+    from vptlab.analysis.fid_features import extractor_image_size
     from vptlab.analysis.imagesets import check_spec, is_stats_file, load_image_set, spec_cache_key
 
     check_spec(spec)

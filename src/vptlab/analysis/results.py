@@ -78,7 +78,11 @@ class Cell:
     @property
     def std(self) -> float:
         """Sample standard deviation over seeds (0 for one seed)."""
-        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
+        return self.std_with(1)
+
+    def std_with(self, ddof: int) -> float:
+        """Standard deviation over seeds with ``ddof`` (1: sample std; 0: ``np.std``, as the seed paper reports)."""
+        return float(np.std(self.values, ddof=ddof)) if self.n > ddof and self.n > 1 else 0.0
 
     @property
     def tuned_percent(self) -> float:
@@ -226,7 +230,7 @@ def _cell_order(cell: Cell | NoResult) -> tuple:
 def regime_order(regime: str) -> tuple:
     """standard first, then k-shot by K, then data sizes by N."""
     kind, _, arg = regime.partition(":")
-    rank = {"standard": 0, "kshot": 1, "size": 2}.get(kind, 3)
+    rank = {"standard": 0, "kshot": 1, "fewshot": 1.5, "size": 2}.get(kind, 3)
     return (rank, int(arg) if arg.isdigit() else 0, regime)
 
 

@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from vptlab.analysis.features import BackboneFeatures, InceptionFeatures, extractor_image_size
 from vptlab.analysis.fid import FIDStats, fid_from_stats, image_set_stats, load_stats, set_stats
+from vptlab.analysis.fid_features import BackboneFeatures, InceptionFeatures, extractor_image_size
 from vptlab.data.base import ImageSet
 from vptlab.errors import UserError
 

@@ -57,8 +57,8 @@ def _register_fid(sub: argparse._SubParsersAction) -> None:
 def run_fid(args: argparse.Namespace) -> int:
     """Print FID(A, B), and/or save A's statistics."""
     check_device(args.device)
-    from vptlab.analysis.features import make_extractor
     from vptlab.analysis.fid import fid_from_stats, save_stats, set_stats
+    from vptlab.analysis.fid_features import make_extractor
     from vptlab.analysis.imagesets import check_spec
 
     if args.b is None and not args.save_stats:
@@ -181,6 +181,13 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-attention", action="store_true", help="skip the attention maps")
     p.add_argument("--attention-images", type=int, default=4, help="images per attention figure (default 4)")
     p.add_argument("--device", default="cpu", help="torch device for FID features and attention maps")
+    p.add_argument(
+        "--ddof",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="std over seeds in the tables: 1 sample std (default); 0 np.std, as the seed paper reports",
+    )
     p.set_defaults(func=run_report)
 
 
@@ -203,6 +210,7 @@ def run_report(args: argparse.Namespace) -> int:
         attention=not args.no_attention,
         attention_images=args.attention_images,
         device=args.device,
+        ddof=args.ddof,
     )
     files = build_report(args.dir, args.out, opts)
     print(f"wrote {files.markdown} and {files.html} ({len(files.figures)} figures)")

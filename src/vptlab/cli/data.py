@@ -9,6 +9,7 @@ from pathlib import Path
 
 from vptlab._io import to_jsonable
 from vptlab.data import cache, folders, list_tasks, load_task, vtab1k
+from vptlab.data.checks import check_source
 from vptlab.data.images import INTERPOLATIONS
 from vptlab.data.sources import SYNTHETIC_DATA_SEED
 from vptlab.errors import UserError
@@ -62,9 +63,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _register_check(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "check",
-        help="check a VTAB-1k root: counts and classes per split, and every problem (exit 2 if any)",
+        help="check a VTAB-1k, FGVC or few-shot root: counts and classes per split, every problem (exit 2 if any)",
     )
-    p.add_argument("root", help="the VTAB-1k root (holding <task>/train800.txt, ...)")
+    p.add_argument(
+        "root",
+        help="a VTAB-1k root (<task>/train800.txt, ...), fgvc:ROOT, fewshot:ROOT or imagenet-variants:ROOT",
+    )
     p.add_argument("--task", help="check only this task")
     p.add_argument(
         "--no-images", action="store_true", help="check the split files only, do not decode images"
@@ -74,7 +78,7 @@ def _register_check(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    report = vtab1k.check_root(args.root, args.task, images=not args.no_images)
+    report = check_source(args.root, args.task, images=not args.no_images)
     problems = report.all_problems()
     if args.json:
         print(json.dumps(to_jsonable(report) | {"problem_count": len(problems)}, indent=2))
@@ -87,7 +91,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _print_check(report: vtab1k.CheckReport) -> None:
-    print(f"VTAB-1k root {report.root}")
+    print(f"{report.title} {report.root}")
     for note in report.notes:
         print(f"  note: {note}")
     for line in report.problems:
@@ -98,7 +102,8 @@ def _print_check(report: vtab1k.CheckReport) -> None:
         for s in task.splits:
             count = "missing" if s.count is None else f"{s.count:>6} images"
             classes = "" if s.count is None else f"  {s.classes_seen}/{info.num_classes} classes seen"
-            print(f"  {s.name + '.txt':<20} {count}{classes}")
+            name = s.name if "." in s.name else f"{s.name}.txt"
+            print(f"  {name:<20} {count}{classes}")
         problems = task.all_problems()
         for line in problems[:PROBLEMS_SHOWN_PER_TASK]:
             print(f"  problem: {line}")
@@ -152,6 +157,12 @@ def _register_prepare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="decode a source's images into the cache once, ahead of the runs")
     p.add_argument("source", help="synthetic | vtab1k:ROOT | folder:PATH | PATH")
     p.add_argument("--task", action="append", help="a task to prepare (repeatable; default: all)")
+    p.add_argument(
+        "--from-tfds",
+        metavar="DATA_DIR",
+        help="first build the VTAB-1k release at vtab1k:ROOT from this local TFDS data directory "
+        "(needs pip install 'vptlab[tfds]'; see docs/data.md)",
+    )
     _add_image_args(p)
     p.set_defaults(func=_cmd_prepare)
 
@@ -166,13 +177,17 @@ def _add_image_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
+    if args.from_tfds:
+        _from_tfds(args)
     tasks = args.task or [t.name for t in list_tasks(args.source)]
     for task in tasks:
-        for stage in ("tune", "final"):
+        for stage, regime, split_seed in _prepared_splits(args.source, task):
             data = load_task(
                 args.source,
                 task,
                 stage=stage,
+                regime=regime,
+                split_seed=split_seed,
                 image_size=args.image_size,
                 interpolation=args.interpolation,
                 cache_dir=args.cache_dir,
@@ -184,6 +199,31 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
             f"{task}: train {sizes['train']}, test {sizes['test']} at {args.image_size}px; {skipped} skipped"
         )
     return 0
+
+
+def _prepared_splits(source: str, task: str) -> list[tuple[str, str, int]]:
+    """(stage, regime, split seed) to decode: the standard splits, or each released K-shot file (fewshot:)."""
+    if not str(source).startswith("fewshot:"):
+        return [("tune", "standard", 0), ("final", "standard", 0)]
+    from vptlab.data.fewshot import ANNOTATIONS, train_files
+
+    folder = Path(str(source).partition(":")[2]).expanduser()
+    folder = folder if (folder / ANNOTATIONS).is_dir() else folder / task
+    return [("tune", f"kshot:{k}", seed) for k, seed in sorted(train_files(folder))]
+
+
+def _from_tfds(args: argparse.Namespace) -> None:
+    from vptlab.data.tfds_prepare import CHECKSUMS, TfdsReader, prepare_vtab1k
+
+    kind, sep, root = args.source.partition(":")
+    if not sep or kind != "vtab1k":
+        raise UserError(
+            f"--from-tfds writes a VTAB-1k release: give the source as vtab1k:ROOT, got {args.source!r}"
+        )
+    if not Path(args.from_tfds).is_dir():
+        raise UserError(f"--from-tfds {args.from_tfds}: no such TFDS data directory")
+    sums = prepare_vtab1k(root, lambda builder: TfdsReader(builder, args.from_tfds), args.task)
+    print(f"wrote {len(sums)} task(s) under {root}; split-file checksums in {Path(root) / CHECKSUMS}")
 
 
 # --- cache -------------------------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ def run(args: argparse.Namespace) -> int:
         lrs = ", ".join(f"{v:g}" for v in m.grid["lr"])
         wds = ", ".join(f"{v:g}" for v in m.grid["wd"])
         lines = [
-            f"{m.name}  ({m.display_label})",
-            f"  {m.summary}",
+            m.name,
+            f"  {m.summary} (label {m.display_label}, cost kind {m.cost})",
             f"  trains:    {m.trainable}",
             f"  optimiser: {'SGD momentum 0.9' if m.optimizer == 'sgd' else 'AdamW'}, batch "
             f"{m.default_batch_size}, backbone in {'eval' if m.backbone_eval else 'train'} mode"

@@ -25,6 +25,9 @@ _HELP = {
     "reference_optimizer": "reproduce the reference code's optimiser (AdamW wd fixed at 0.01, eps 1e-6, ...)",
     "head_init": "default: the library's fresh head; reference: kaiming_normal_ fan_out, bias -log(99)",
     "warmup_epochs": "warm-up epochs (default: 10%% of --epochs)",
+    "interpolation": "resize: bilinear (PIL, antialiased; default), nearest, bicubic, lanczos, or tf-bilinear "
+    "(the reference's tf.image.resize: half-pixel centres, no antialias)",
+    "precision": "auto (bf16 autocast on CUDA, fp32 on CPU; default), fp32 (as the reference) or bf16",
     "eval_test_every": "evaluate test loss/acc every N epochs (0: only after the final stage's last epoch)",
 }
 _SKIP = {"backbone_args", "extra", "options"}
@@ -42,6 +45,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="timm architecture override, e.g. depth=2 (repeatable)",
+    )
+    p.add_argument(
+        "--eval-set",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also score the trained model on this set (domain shift; class folders or annotations/val_meta.list; "
+        "repeatable): result.json metrics.eval[NAME]",
     )
     p.add_argument("--out", required=True, type=Path, help="run folder (result.json, metrics.jsonl, weights)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
@@ -77,12 +88,12 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     infos = {}
     for m in list_methods():
         for info in m.options:
-            seen.setdefault(info.name, []).append(m.name)
+            seen.setdefault(info.name, []).append(f"{m.name}: {info.default}")
             infos.setdefault(info.name, info)
     for name, info in infos.items():
         flag = "--" + name.replace("_", "-")
         kind = {"int": int, "float": float, "str": str}.get(info.kind)
-        help_text = f"{info.help} [{', '.join(seen[name])}]".replace("%", "%%")
+        help_text = f"{info.help} [default {'; '.join(seen[name])}]".replace("%", "%%")
         if info.kind == "bool":
             group.add_argument(flag, dest=f"opt_{name}", action=argparse.BooleanOptionalAction, default=None,
                                help=help_text)  # fmt: skip
@@ -126,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(RunConfig)} - _SKIP
     values = {name: getattr(args, name) for name in fields}
     cfg = config_from_flags(values, method_options(args), parse_backbone_args(args.backbone_arg))
+    if args.eval_set:  # domain shift: a label of the run, not part of its identity
+        cfg = dataclasses.replace(cfg, extra={**cfg.extra, **_eval_sets(args.eval_set)})
     from vptlab.train.run import train_run
 
     result = train_run(
@@ -133,6 +146,16 @@ def run(args: argparse.Namespace) -> int:
     )
     print(format_result(result))
     return 0 if result["status"] in ("ok", "partial") else 1
+
+
+def _eval_sets(items: list[str]) -> dict:
+    sets = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--eval-set: expected NAME=PATH, got {item!r}")
+        sets[name] = path
+    return {"eval_sets": sets} if sets else {}
 
 
 def config_from_flags(values: dict[str, Any], options: dict[str, Any], backbone_args: tuple) -> RunConfig:
@@ -144,8 +167,8 @@ def config_from_flags(values: dict[str, Any], options: dict[str, Any], backbone_
 
 
 def _flag_message(message: str, names: set[str]) -> str:
-    name = message.split(" ", 1)[0]
-    if name in names:
+    name, _, rest = message.partition(" ")
+    if name in names and rest.startswith("must "):
         return "--" + name.replace("_", "-") + message[len(name) :]
     for option in sorted(names, key=len, reverse=True):  # "method lora has no option 'x'": name the flag
         message = message.replace(repr(option), "--" + option.replace("_", "-"))

@@ -19,15 +19,13 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from vptlab.data.base import manifest_of
+from vptlab.data.resize import RESIZE_MODES, check_resize_mode, resize_image
 from vptlab.errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-INTERPOLATIONS = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-}
+INTERPOLATIONS = (
+    RESIZE_MODES  # the run config's `interpolation`: PIL filters and "tf-bilinear" (data/resize.py)
+)
 # A truncated file must fail loudly, not decode as a half-grey image.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # What PIL raises for unreadable, corrupt or truncated files (plugins differ).
@@ -91,29 +89,27 @@ class ImageList:
         )
 
 
-def check_interpolation(name: str) -> Image.Resampling:
-    """The PIL filter for an interpolation name, or a :class:`UserError` listing the valid names."""
-    if name not in INTERPOLATIONS:
-        raise UserError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {name!r}")
-    return INTERPOLATIONS[name]
+def check_interpolation(name: str) -> str:
+    """``name`` if it is a resize mode (:data:`INTERPOLATIONS`), else a :class:`UserError` listing them."""
+    return check_resize_mode(name)
 
 
 def decode_image(path: str | os.PathLike, size: int, interpolation: str = "bilinear") -> np.ndarray:
     """Decode an image file to RGB and resize it to ``size`` x ``size``: uint8 ``(size, size, 3)``.
 
-    The resize is PIL's (antialiased), the same as torchvision's ``Resize((size, size))`` on a PIL image,
-    which is what the reference code applies.  Raises :class:`BadImage` for unreadable or truncated files.
+    The resize is :func:`vptlab.data.resize.resize_image` with ``interpolation``: a PIL filter (antialiased
+    when shrinking, as torchvision's ``Resize((size, size))`` on a PIL image; vptlab's default), or
+    ``"tf-bilinear"``, the reference code's ``tf.image.resize`` (bilinear, half-pixel centres, no antialias).
+    Raises :class:`BadImage` for unreadable or truncated files.
     """
-    resample = check_interpolation(interpolation)
+    check_interpolation(interpolation)
     try:
         with Image.open(path) as img:
             img.load()  # decode fully now: truncation errors surface here, not later
-            rgb = img.convert("RGB")
-        if rgb.size != (size, size):
-            rgb = rgb.resize((size, size), resample)
-        return np.asarray(rgb, dtype=np.uint8)
+            rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
     except _DECODE_ERRORS as err:
         raise BadImage(f"{type(err).__name__}: {err}") from None
+    return resize_image(rgb, size, interpolation)
 
 
 def is_image_file(path: Path) -> bool:

@@ -27,7 +27,9 @@ from vptlab.data.tasks import vtab1k_tasks
 from vptlab.data.vtab1k import TASK_FILE, LoadOptions, find_tasks, has_split_files, is_vtab_root, vtab_pools
 from vptlab.errors import UserError
 
-SOURCE_FORMS = "'synthetic', 'vtab1k:ROOT', 'folder:PATH' or an existing path"
+SOURCE_FORMS = "'synthetic', 'vtab1k:ROOT', 'fgvc:ROOT', 'fewshot:ROOT', 'folder:PATH' or an existing path"
+# Benchmark layouts with their own loader module (vptlab.data.<module>): source kind -> module name.
+BENCHMARK_SOURCES = {"fgvc": "fgvc", "fewshot": "fewshot"}
 # The synthetic tasks are a fixed dataset: split_seed changes the regime's draws, never the images.
 SYNTHETIC_DATA_SEED = 0
 MAX_SKIPPED_LISTED = 20
@@ -55,6 +57,9 @@ def parse_source(source: str | os.PathLike) -> Source:
     kind, sep, rest = text.partition(":")
     if sep and kind == "vtab1k":
         return Source("vtab1k", Path(rest).expanduser())
+    if sep and kind in BENCHMARK_SOURCES:
+        path, _, options = rest.rpartition("?") if "?" in rest else (rest, "", "")
+        return Source(kind, Path(path).expanduser(), options)
     if sep and kind == "folder":
         path, _, options = rest.rpartition("?") if "?" in rest else (rest, "", "")
         return Source("folder", Path(path).expanduser(), options)
@@ -83,6 +88,8 @@ def list_tasks(source: str | os.PathLike) -> list[TaskInfo]:
                 f"VTAB-1k root {src.path} not found (expected a folder holding <task>/train800.txt, ...)"
             )
         return find_tasks(src.path)
+    if src.kind in BENCHMARK_SOURCES:
+        return _benchmark(src.kind).list_tasks(src.path)
     return [read_folder(src.path, parse_options(src.options)).info]
 
 
@@ -116,10 +123,17 @@ def load_task(
     elif src.kind == "vtab1k":
         info, pools = vtab_pools(src.path, task, options)
         extra = {"root": str(src.path.resolve())}
+    elif src.kind in BENCHMARK_SOURCES:
+        info, pools, extra = _benchmark(src.kind).pools(src.path, task, options, src.options, parsed_regime)
     else:
         info, pools, extra = _folder_pools(src, task, options)
     take = functools.partial(_take, cache_dir=cache_dir)
-    sel = select(parsed_regime, stage, pools, info, split_seed, take)
+    # a benchmark with released splits per regime (NOAH's few-shot files) hands over its selection itself
+    sel = (
+        pools(stage, split_seed)
+        if callable(pools)
+        else select(parsed_regime, stage, pools, info, split_seed, take)
+    )
     record = _record(src, info, stage, split_seed, options, sel, extra)
     if src.kind == "synthetic":
         record["interpolation"] = None  # generated at image_size: nothing was resized
@@ -168,6 +182,13 @@ def _record(
         **sel.record,
         **extra,
     }
+
+
+def _benchmark(kind: str) -> Any:
+    """A benchmark layout's loader module (imported on use)."""
+    import importlib
+
+    return importlib.import_module(f"vptlab.data.{BENCHMARK_SOURCES[kind]}")
 
 
 # --- synthetic ---------------------------------------------------------------------------------------------

@@ -249,6 +249,7 @@ class CheckReport:
     tasks: list[TaskReport] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # root-level
     notes: list[str] = field(default_factory=list)
+    title: str = "VTAB-1k root"  # what kind of root (the FGVC and few-shot checks share this report)
 
     def all_problems(self) -> list[str]:
         return self.problems + [p for t in self.tasks for p in t.all_problems()]

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from vptlab.train.config import RunConfig
 
-# The reference grids: base lrs (scaled by batch/256) x weight decays.
+# The reference grids (docs/protocol.md): base lrs (scaled by batch/256) x weight decays.
 PROMPT_GRID = {
     "lr": (50.0, 25.0, 10.0, 5.0, 2.5, 1.0, 0.5, 0.25, 0.1, 0.05),
     "wd": (0.01, 0.001, 0.0001, 0.0),
@@ -93,6 +93,11 @@ class OptionInfo:
     check: Check | None
     choices: tuple[Any, ...] | None
     legacy: Any
+
+    @property
+    def has_legacy(self) -> bool:
+        """Whether the option was added to an existing method (its ``legacy`` value is what runs meant before)."""
+        return self.legacy is not _NO_LEGACY
 
     def problem(self, value: Any) -> str | None:
         """What is wrong with ``value`` for this option (type, choices, range), or None."""
@@ -280,12 +285,17 @@ class Method(Generic[C]):
             prompts = getattr(model, "vpt", None)
             if prompts is not None:
                 prompts.train()  # prompt dropout stays active
+            for module in model.modules():
+                if getattr(module, TRAINS_ATTR, False):
+                    module.train()  # modules a method adds (adapters, an MLP head) keep their dropout active
 
     @property
     def grid_size(self) -> int:
         return len(self.grid["lr"]) * len(self.grid["wd"])
 
 
+# A module a method adds to a frozen backbone sets this attribute to True to run in training mode while training.
+TRAINS_ATTR = "vptlab_trains"
 _REGISTRY: dict[str, Method] = {}
 _BROKEN: dict[str, str] = {}  # plugin entry point name -> why it did not load
 _LOADED = False
@@ -335,7 +345,25 @@ def _load_all() -> None:
         return
     _LOADED = True
     # importing the modules runs their register(...) lines
-    from vptlab.methods import bias, ft_then_pt, full, linear, lora, mixed, vpt  # noqa: F401
+    from vptlab.methods import (  # noqa: F401  # noqa: F401  the PETL methods (docs/petl-methods.md)
+        adapter,
+        adaptformer,
+        bias,
+        convpass,
+        dora,
+        fact,
+        ft_then_pt,
+        full,
+        linear,
+        ln_tune,
+        lora,
+        mixed,
+        mlp_head,
+        partial_k,
+        repadapter,
+        ssf,
+        vpt,
+    )
 
     _load_plugins()
 

@@ -31,9 +31,7 @@ class VPTShallowConfig(MethodConfig):
 @dataclass(frozen=True)
 class VPTDeepConfig(MethodConfig):
     prompt_length: int = option(10, help=PROMPT_LENGTH_HELP, check=at_least(1))
-    prompt_dropout: float = option(
-        0.1, help="dropout on the prompt tokens (reference: 0.1)", check=unit_interval
-    )
+    prompt_dropout: float = option(0.1, help="dropout on the prompt tokens", check=unit_interval)
 
 
 def add_prompts(model: nn.Module, options: VPTShallowConfig | VPTDeepConfig, deep: bool) -> None:

@@ -8,7 +8,8 @@ from collections import Counter
 from vptlab.analysis import curves, quadrants, tables
 from vptlab.analysis.results import FT, compare, method_label
 from vptlab.errors import UserError
-from vptlab.report.build import ReportOptions, Study, figure
+from vptlab.report.benchmarks import benchmark_sections
+from vptlab.report.context import ReportOptions, Study, figure
 from vptlab.report.render import Section
 
 log = logging.getLogger(__name__)
@@ -18,11 +19,12 @@ def build_sections(study: Study, opts: ReportOptions) -> list[Section]:
     """Every section after the summary, in the report's order."""
     return [
         overview(study),
-        accuracy(study),
+        accuracy(study, opts),
         quadrant_section(study, opts),
         overfitting(study, opts),
         data_size(study),
-        one_shot(study),
+        one_shot(study, opts),
+        *benchmark_sections(study),  # FGVC, few-shot, robustness (vptlab.report.benchmarks)
         attention_section(study, opts),
         notes(study, opts),
     ]
@@ -71,32 +73,53 @@ def overview(study: Study) -> Section:
 # --- Tables 1 and 2 -----------------------------------------------------------------------------------------
 
 
-def accuracy(study: Study) -> Section:
+def accuracy(study: Study, opts: ReportOptions) -> Section:
     """Tables 1 and 2: final test top-1 per task and method, group means with wins, published rows."""
     s = Section("Accuracy per task (the paper's Tables 1 and 2)")
     shown = [*study.cells, *study.no_result]
     if not any(c.regime == "standard" for c in shown):
         return s.p("No final runs in the standard regime (train800val200 -> test) in this study.")
     s.p(
-        "Last-epoch test top-1 (%), mean ± sample std over seeds of the final runs. The group mean columns carry "
-        '"(wins)": the number of the group\'s tasks on which the method beats FT. Bold: the better of FT and '
-        f"{method_label(study.vpt) if study.vpt else 'VPT'} per task."
+        f"Last-epoch test top-1 (%), mean ± {_std_name(opts.ddof)} over seeds of the final runs. The group mean "
+        'columns carry "(wins)": the number of the group\'s tasks on which the method beats FT. Bold: the better '
+        f"of FT and {method_label(study.vpt) if study.vpt else 'VPT'} per task."
     )
-    for title, groups in tables.table_groups(shown, "standard"):
-        table = tables.accuracy_table(study.cells, "standard", groups, no_result=study.no_result)
-        s.table(table, f"{title} tasks")
-    if tables.has_published(study.cells):
-        s.p(
-            f'Rows marked "{tables.PUBLISHED_LABEL}" are the published ViT-B/16 ImageNet-21k numbers from '
-            f"`{tables.PUBLISHED_SOURCE}`, not results of this study; their group means are means of the shown "
-            "published per-task values (the paper's own means use unrounded values)."
-        )
-    else:
+    _paper_tables(s, study, opts, "standard", tuned_row=False)
+    if not tables.has_published(study.cells, "standard"):
         s.p(
             "No published numbers shown: the study's tasks are not VTAB-1k tasks (synthetic or your own data)."
         )
     _record_wins(study)
     return s
+
+
+def _std_name(ddof: int) -> str:
+    return "np.std (ddof 0, as the seed paper)" if ddof == 0 else "sample std (ddof 1)"
+
+
+def _paper_tables(s: Section, study: Study, opts: ReportOptions, regime: str, *, tuned_row: bool) -> None:
+    """The regime's tables (one per group split) with published rows, and the notes that explain them."""
+    differences = study.paper_backbone
+    for title, groups in tables.table_groups([*study.cells, *study.no_result], regime):
+        table = tables.accuracy_table(
+            study.cells,
+            regime,
+            groups,
+            tuned_row=tuned_row,
+            no_result=study.no_result,
+            ddof=opts.ddof,
+            differences=differences,
+        )
+        s.table(table, f"{title} tasks")
+    notes = tables.published_notes(study.cells, regime, ddof=opts.ddof, differences=differences)
+    if notes and not differences:
+        notes.append(
+            f"No ours − published rows: the study's backbone ({study.backbone()[0]}) is not the paper's (Google's "
+            "original ImageNet-21k ViT-B/16: timm `vit_base_patch16_224.orig_in21k` or `ViT-B_16.npz`), so the "
+            "differences would not measure a reproduction."
+        )
+    if notes:
+        s.ul(notes)
 
 
 def _record_wins(study: Study) -> None:
@@ -151,7 +174,7 @@ def _task_fids(study: Study, opts: ReportOptions) -> tuple[dict[str, float], str
         return _read_fid_csv(opts.fid_csv), f"read from {opts.fid_csv}"
     if opts.fid_features == "none":
         return {}, "FID computation turned off (--fid-features none)."
-    from vptlab.analysis.features import make_extractor
+    from vptlab.analysis.fid_features import make_extractor
     from vptlab.analysis.task_fid import pretraining_stats, study_task_fids
 
     backbone, checkpoint = study.backbone()
@@ -253,24 +276,18 @@ def data_size(study: Study) -> Section:
 # --- Tables 3 and 4: one-shot -------------------------------------------------------------------------------
 
 
-def one_shot(study: Study) -> Section:
-    """Tables 3 and 4: the kshot:1 runs, with the tuned/total parameter share."""
+def one_shot(study: Study, opts: ReportOptions) -> Section:
+    """Tables 3 and 4: the kshot:1 runs, with the tuned/total parameter share and the published one-shot rows."""
     s = Section("One-shot (the paper's Tables 3 and 4)")
     shown = [*study.cells, *study.no_result]
     if not any(c.regime == "kshot:1" for c in shown):
         return s.p("No kshot:1 final runs in this study.")
     s.p(
-        "One labelled image per class (train and val pools), test untouched. Last-epoch test top-1 (%), mean ± std "
-        'over seeds; "Tuned/Total": trainable parameters as a share of all parameters, from the runs\' records. '
-        "No published one-shot numbers are packaged, so none are shown."
+        "One labelled image per class (train and val pools), test untouched. Last-epoch test top-1 (%), mean ± "
+        f'{_std_name(opts.ddof)} over seeds; "Tuned/Total": trainable parameters as a share of all parameters, '
+        "from the runs' records."
     )
-    for title, groups in tables.table_groups(shown, "kshot:1"):
-        s.table(
-            tables.accuracy_table(
-                study.cells, "kshot:1", groups, published=False, tuned_row=True, no_result=study.no_result
-            ),
-            f"{title} tasks",
-        )
+    _paper_tables(s, study, opts, "kshot:1", tuned_row=True)
     study.facts["oneshot"] = compare(study.cells, "kshot:1", study.vpt)
     return s
 
@@ -370,7 +387,8 @@ def notes(study: Study, opts: ReportOptions) -> Section:
             + ("given" if opts.fid_threshold is not None else "median over the study's tasks")
             + ".",
             f"Overfitting: mean test loss after its minimum > (1 + {opts.overfit_tolerance:g}) x minimum.",
-            "Published numbers come only from the packaged file and are labelled as published.",
+            "Published numbers come only from the packaged files (the seed paper's Tables 1-4, then the VPT "
+            "paper's) and are labelled as published; ours − published rows appear only for the paper's backbone.",
         ]
     )
     return s

@@ -1,15 +1,16 @@
 """A study spec: TOML or YAML validated into frozen dataclasses.
 
-A study is tasks x methods x hyper-parameter grid x seeds x regimes run with the paper's protocol (DESIGN.md
-section 2).  The file says only what differs from the defaults; every value is checked here, and every error names
-the file and the key (``paper.toml: methods.full.lr[2]: must be > 0, got -1``).  Sections::
+A study is tasks x methods x hyper-parameter grid x seeds x regimes run with the paper's protocol
+(docs/protocol.md).  The file says only what differs from the defaults; every value is checked here, and every
+error names the file and the key (``paper.toml: methods.full.lr[2]: must be > 0, got -1``).  Sections::
 
     name, description
     [backbone]   name, checkpoint, image_size, interpolation, pretrained, [backbone.kwargs] (timm overrides)
-    [data]       source ("synthetic" | "vtab1k:ROOT" | "folder:PATH"), tasks (list | "all"), split_seed, skip_bad_images
+    [data]       source ("synthetic" | "vtab1k:ROOT" | "fgvc:ROOT" | "fewshot:ROOT" | "folder:PATH"), tasks (list | "all"),
+                 split_seed, skip_bad_images, eval_sets ({name = "PATH"}: scored after each final run)
     [training]   epochs, warmup_epochs, schedule, eval_test_every, precision, reference_optimizer, head_init,
                  seeds, tune_seed
-    [regimes]    standard (bool), kshot (list of K), size (list of train sizes)
+    [regimes]    standard (bool), kshot (list of K), fewshot (list of K), size (list of train sizes)
     [methods.NAME]             lr, wd, batch_size, warmup_epochs, schedule, + the method's own options (its config
                                class: prompt_length, lora_rank, ...; `vptlab methods`); a list is a grid axis
     [methods.NAME.tasks.TASK]  the same keys, for one task
@@ -66,6 +67,8 @@ class DataSpec:
         0  # an int, or "seed": final runs draw their k-shot/size split with their own seed
     )
     skip_bad_images: bool = False
+    # domain shift: (name, source) evaluation sets every final run is also scored on (vptlab.data.evalsets)
+    eval_sets: tuple[tuple[str, str], ...] = ()
 
     def split_seed_for(self, seed: int) -> int:
         return seed if self.split_seed == "seed" else int(self.split_seed)
@@ -82,6 +85,7 @@ class TrainingSpec:
     curve_regimes: tuple[str, ...] = (
         "standard",
         "kshot",
+        "fewshot",
         "size",
     )  # regime kinds whose finals use the cadence
     precision: str = "auto"
@@ -109,6 +113,11 @@ class RegimesSpec:
     kshot_methods: tuple[str, ...] = ()
     size_tasks: tuple[str, ...] = ()
     size_methods: tuple[str, ...] = ()
+    fewshot: tuple[
+        int, ...
+    ] = ()  # NOAH's few-shot protocol (K per class train, whole val; vptlab.data.splits)
+    fewshot_tasks: tuple[str, ...] = ()
+    fewshot_methods: tuple[str, ...] = ()
 
     def covers(self, regime: str, method: str, task: str) -> bool:
         """Whether ``regime`` runs for this method and task."""
@@ -124,6 +133,7 @@ class RegimesSpec:
         return (
             (("standard",) if self.standard else ())
             + tuple(f"kshot:{k}" for k in self.kshot)
+            + tuple(f"fewshot:{k}" for k in self.fewshot)
             + tuple(f"size:{n}" for n in self.size)
         )
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vptlab._io import stable_hash
+from vptlab.data.ragged import crops_at_random
 from vptlab.study.plan import run_id_of
 from vptlab.study.state import Job
 from vptlab.train.config import RunConfig
@@ -80,7 +81,8 @@ def group_linear_grids(jobs: list[Job]) -> list[Job]:
 def _shareable(job: Job) -> bool:
     cfg = job.cfg
     plain = job.until_epoch is None and not job.restart and job.stage1_id is None
-    return plain and cfg.method == "linear" and cfg.stage == "tune"
+    # an FGVC train set is cropped at random every epoch: its heads cannot share features computed once
+    return plain and cfg.method == "linear" and cfg.stage == "tune" and not crops_at_random(cfg.data)
 
 
 def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: WorkerOptions) -> dict:

@@ -39,9 +39,11 @@ from torch import nn
 import vptlab
 from vptlab._progress import progress
 from vptlab.data.base import ImageSet, TaskData
+from vptlab.data.ragged import is_ragged
 from vptlab.errors import UserError
 from vptlab.store.runs import load_result
 from vptlab.train.config import RunConfig
+from vptlab.train.evalsets import with_config_eval_sets
 from vptlab.train.events import RunEvents, fanout
 from vptlab.train.learners import Learner, LearnerFactory, PassSetup, default_learner
 from vptlab.train.loop import (
@@ -189,6 +191,9 @@ class _Pass:
     def execute(self) -> list[dict]:
         try:
             self.data = self.data or _load_data(self.lead)
+            self.opts = with_config_eval_sets(
+                self.opts, self.lead, self.data
+            )  # domain shift (train/evalsets.py)
             for run in self.runs:
                 if _two_stage(run.cfg):
                     self._stage1(run)
@@ -263,7 +268,9 @@ class _Pass:
             self.precision,
             [r.stage1_dir for r in runs],
             compile=self.opts.compile,
-            linear_features=self.opts.linear_features and self.opts.train_transform is None,
+            linear_features=self.opts.linear_features
+            and self.opts.train_transform is None
+            and not is_ragged(data.train),  # FGVC: random crops every epoch, no features computed once
         )
         return self.factory([r.cfg for r in runs], setup)
 
