@@ -102,14 +102,17 @@ def explicit_prefix_vpt(model, x, deep: bool, pool: str):
             z = torch.cat([z[:, :k], p[i].expand(len(x), -1, -1), z[:, k + n :]], 1)
         z = _block(blk, z)
     z = model.norm(z)
-    feat = z[:, 0] if pool == "token" else z[:, k + n :].mean(1)  # avg: patches only, not CLS/REG/prompts
+    if pool == "map":  # timm's attention pooling reads the patches only (pool_include_prefix=False)
+        feat = model.attn_pool(z[:, k + n :])
+    else:
+        feat = z[:, 0] if pool == "token" else z[:, k + n :].mean(1)  # avg: patches only, not CLS/REG/prompts
     return model.head(model.fc_norm(feat))
 
 
 REG_ARGS = dict(ARGS, reg_tokens=2, no_embed_class=True)
 
 
-@pytest.mark.parametrize("pool", ["token", "avg"])
+@pytest.mark.parametrize("pool", ["token", "avg", "map"])
 @pytest.mark.parametrize("deep", [False, True])
 def test_prompts_follow_all_prefix_tokens_and_the_backbones_own_pooling(deep, pool):
     torch.manual_seed(0)
