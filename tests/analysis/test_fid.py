@@ -251,8 +251,8 @@ def test_cli_fid_saves_statistics_and_compares_stats_files(tmp_path, capsys):
 def test_backbone_features_of_a_convnet_and_a_pooled_vit_say_which_backbone(tmp_path):
     """FID features come from the chosen backbone, pooled as it designs its head, and say so."""
     import torch
-    from vptlab.analysis.fid_features import BackboneFeatures
 
+    from vptlab.analysis.fid_features import BackboneFeatures
     from vptlab.backbones import create_backbone
 
     torch.manual_seed(0)
