@@ -29,6 +29,7 @@ from torch import nn
 
 from vptlab.analysis._plot import new_figure
 from vptlab.data.base import TaskData
+from vptlab.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,15 @@ class TokenLayout:
 
 def token_layout(model: nn.Module) -> TokenLayout:
     """The token layout of a timm ViT, with the prompts of :func:`vptlab.backbones.get_prompts` if any."""
+    from timm.models.vision_transformer import VisionTransformer
+
     from vptlab.backbones.prompts import get_prompts
 
+    if not isinstance(model, VisionTransformer) or getattr(model, "cls_token", None) is None:
+        raise UserError(
+            f"CLS attention maps need a ViT with a class token; this backbone is a {type(model).__name__}"
+            + ("" if isinstance(model, VisionTransformer) else " (no global token attention to map)")
+        )
     prompts = get_prompts(model)
     grid = tuple(int(g) for g in model.patch_embed.grid_size)
     n = prompts.num_tokens if prompts is not None else 0
