@@ -105,5 +105,7 @@ def test_train_on_a_vtab_format_folder(tmp_path, capsys):
     )
     assert code == 0
     result = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert result["status"] == "ok" and result["data"]["sizes"]["train"] == 800
+    # vptlab train is a final run by default: train800val200, with test numbers
+    assert result["status"] == "ok" and result["data"]["sizes"]["train"] == 1000
+    assert result["config"]["stage"] == "final" and "test_top1" in result["metrics"]
     assert "vpt-deep on loc: ok" in capsys.readouterr().out

@@ -24,8 +24,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from vptlab.analysis.fid_threshold import fid_threshold
 from vptlab.analysis.quadrants import DISPARITY, paper_expectation
 from vptlab.analysis.winmodel import L2, StudyModel, fit_study_model, study_samples
 from vptlab.errors import UserError
@@ -86,6 +85,7 @@ def quick_head_to_head(
     out_dir: Path,
     device: str | None = None,
     vpt_method: str = "vpt-deep",
+    skip_bad_images: bool = False,
 ) -> dict[str, dict]:
     """FT and VPT trained for ``epochs`` at their default hyper-parameters; their val and test top-1."""
     from vptlab.train import RunConfig, train_run
@@ -103,6 +103,7 @@ def quick_head_to_head(
             warmup_epochs=min(1, epochs - 1),
             eval_test_every=epochs,  # test once, at the end (nothing is selected here)
             seed=42,
+            skip_bad_images=skip_bad_images,
         ).resolved()
         result = train_run(cfg, out_dir / f"{method}-{cfg.run_id}", device=device, save_weights=False)
         metrics = result.get("metrics") or {}
@@ -253,8 +254,10 @@ def parse_data(spec: str) -> tuple[str, str]:
         return f"vtab1k:{root}", task
     src = parse_source(spec)
     if src.kind == "vtab1k":
-        return str(src), Path(spec).name
-    return spec, ""
+        from vptlab.data.sources import resolve_task_source
+
+        return resolve_task_source(spec)
+    return str(src), ""
 
 
 def advise(
@@ -272,6 +275,7 @@ def advise(
     quick_epochs: int = 10,
     quick_dir: str | Path | None = None,
     device: str = "cpu",
+    skip_bad_images: bool = False,
 ) -> Advice:
     """Recommend VPT or FT for ``data`` with its evidence (see the module docstring)."""
     from vptlab.analysis.fid import fid_from_stats, image_set_stats
@@ -287,7 +291,7 @@ def advise(
         features, backbone=backbone, checkpoint=checkpoint, inception_weights=inception_weights, device=device
     )
     source, task = parse_data(data)  # the user's data first: its mistakes are the likeliest and cheap to find
-    images = task_train_images(source, task, extractor_image_size(extractor))
+    images = task_train_images(source, task, extractor_image_size(extractor), skip_bad_images)
     data_stats = image_set_stats(images, extractor)
     pretrain = pretraining_stats(backbone, extractor, pretrain_stats)
     fid = fid_from_stats(data_stats, pretrain)
@@ -310,7 +314,9 @@ def advise(
     if study:
         _apply_model(advice, load_study_results(study), study_fids)
     if quick:
-        advice.quick = _quick(source, task, backbone, checkpoint, quick_epochs, quick_dir, device)
+        advice.quick = _quick(
+            source, task, backbone, checkpoint, quick_epochs, quick_dir, device, skip_bad_images
+        )
     return decide(advice)
 
 
@@ -342,20 +348,16 @@ def _study_fids(study: str | Path, extractor, pretrain) -> dict[str, float]:
 def _threshold(
     explicit, study_fids, extractor, pretrain, backbone, pretrain_stats
 ) -> tuple[float | None, str]:
-    """The FID threshold and where it came from (the study's median, or the built-in tasks' for vptlab-tiny)."""
-    if explicit is not None:
-        return float(explicit), "given with --fid-threshold"
-    if study_fids:
-        return float(
-            np.median(list(study_fids.values()))
-        ), f"median FID of the study's {len(study_fids)} tasks"
+    """The FID threshold and where it came from: the rule the report also uses
+    (:mod:`vptlab.analysis.fid_threshold`), the built-in synthetic tasks as reference for vptlab-tiny."""
+    reference = None
     if backbone == "vptlab-tiny" and pretrain_stats is None:
-        ref = _synthetic_reference_fids(extractor, pretrain)
-        return float(np.median(list(ref.values()))), f"median FID of the {len(ref)} built-in synthetic tasks"
-    return None, "unknown: no --study, no --fid-threshold, and no reference tasks for this backbone"
+        reference = lambda: synthetic_reference_fids(extractor, pretrain)  # noqa: E731
+    rule = fid_threshold(study_fids, given=explicit, reference=reference, what="study's {n} tasks")
+    return rule.value, rule.source
 
 
-def _synthetic_reference_fids(extractor, pretrain) -> dict[str, float]:
+def synthetic_reference_fids(extractor, pretrain) -> dict[str, float]:
     from vptlab.analysis.fid import fid_from_stats, image_set_stats
     from vptlab.analysis.fid_features import extractor_image_size
     from vptlab.analysis.task_fid import task_train_images
@@ -376,12 +378,19 @@ def _apply_model(advice: Advice, results: list[dict], fids: dict[str, float]) ->
         advice.extrapolations = model.extrapolations(advice.fid, advice.objective, advice.train_size)
 
 
-def _quick(source, task, backbone, checkpoint, epochs, quick_dir, device) -> dict[str, dict]:
+def _quick(source, task, backbone, checkpoint, epochs, quick_dir, device, skip_bad_images) -> dict[str, dict]:
     import tempfile
 
     if epochs < 1:
         raise UserError(f"--quick-epochs must be >= 1, got {epochs}")
     out = Path(quick_dir) if quick_dir else Path(tempfile.mkdtemp(prefix="vptlab-advise-"))
     return quick_head_to_head(
-        source, task, backbone=backbone, checkpoint=checkpoint, epochs=epochs, out_dir=out, device=device
+        source,
+        task,
+        backbone=backbone,
+        checkpoint=checkpoint,
+        epochs=epochs,
+        out_dir=out,
+        device=device,
+        skip_bad_images=skip_bad_images,
     )

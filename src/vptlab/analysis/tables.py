@@ -55,10 +55,13 @@ def task_order(cells: list[Cell]) -> list[tuple[str, str]]:
 
 
 def _fmt(value: float, std: float | None = None, uncertain: bool = False) -> str:
+    """A mean (marked when uncertain), with its std when ``std`` is given (NaN: one seed, shown as ``± n/a``)."""
     if value is None or not math.isfinite(value):
         return "–"
     mark = UNCERTAIN_MARK if uncertain else ""
-    return f"{value:.1f}{mark}" if std is None else f"{value:.1f} ± {std:.1f}"
+    if std is None:
+        return f"{value:.1f}{mark}"
+    return f"{value:.1f} ± {std:.1f}" if math.isfinite(std) else f"{value:.1f} ± n/a"
 
 
 def _group_mean(values: dict[str, float], tasks: list[str]) -> float:
@@ -97,7 +100,10 @@ def accuracy_table(
     by_group = {g: [t for gg, t in columns if gg == g] for g in groups if any(gg == g for gg, _ in columns)}
     methods = sorted({c.method for c in cells} | {m for m, _ in missing}, key=_method_rank)
     means = {m: {c.task: c.mean for c in cells if c.method == m} for m in methods}
-    stds = {m: {c.task: c.std_with(ddof) for c in cells if c.method == m} for m in methods}
+    stds = {
+        m: {c.task: (c.std_with(ddof) if c.n > 1 else math.nan) for c in cells if c.method == m}
+        for m in methods
+    }
     vpt = pick_vpt_method(cells)
     lines = [_header(by_group), _rule(by_group)]
     for m in methods:
@@ -135,7 +141,7 @@ def _row(label: str, method: str, means: dict, stds: dict | None, by_group: dict
     cells = []
     for tasks in by_group.values():
         for t in tasks:
-            text = status.get(t) or _fmt(values.get(t, math.nan), stds.get(t) if stds else None)
+            text = status.get(t) or _fmt(values.get(t, math.nan), stds.get(t, math.nan) if stds else None)
             if method in (FT, vpt) and _is_better_of_pair(method, t, means, vpt):
                 text = f"**{text}**"
             cells.append(text)

@@ -38,7 +38,7 @@ from vptlab.data.base import ImageSet, manifest_of
 from vptlab.errors import UserError
 
 CACHE_VERSION = 1
-KINDS = ("images", "sets", "subsets", "splits")
+KINDS = ("images", "sets", "subsets", "splits", "notes")
 SKIP_HINT = "skip unreadable images with --skip-bad-images (skip_bad_images=True)"
 # Subsets larger than this, taken from a memory-mapped set, are themselves cached rather than held in RAM.
 SUBSET_IN_MEMORY_BYTES = 256 << 20
@@ -354,11 +354,10 @@ def cache_usage(cache_dir: str | os.PathLike | None = None) -> dict[str, dict[st
     for kind in KINDS:
         folder = root / kind
         files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
-        entries = (
-            sum(1 for p in files if p.suffix == ".json")
-            if kind != "splits"
-            else len([p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else [])
-        )
+        if kind == "splits":
+            entries = len([p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else [])
+        else:
+            entries = sum(1 for p in files if p.suffix == (".txt" if kind == "notes" else ".json"))
         usage[kind] = {"entries": entries, "bytes": sum(p.stat().st_size for p in files)}
     return usage
 

@@ -140,6 +140,9 @@ def _quadrant_line(study: Study) -> str:
             if not study.facts.get("standard")
             else "Quadrants: no FID per task, see the Quadrants section."
         )
+    rule = study.facts.get("fid_rule")
+    if rule is not None and not rule.determined:
+        return f"Quadrants: FID threshold {rule.source}; no quadrant verdict."
     decided = [q for q in placed if q.agrees is not None]
     hits = sum(1 for q in decided if q.agrees)
     ft_quad = [q for q in decided if q.expected == "FT"]

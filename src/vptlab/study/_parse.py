@@ -22,9 +22,10 @@ from vptlab.study.spec import (
     TrainingSpec,
     TuneSpec,
 )
+from vptlab.track.base import parse_log
 
 TOP_KEYS = ("name", "description", "backbone", "data", "training", "regimes", "task_options", "methods", "tune",
-            "executor")  # fmt: skip
+            "executor", "log")  # fmt: skip
 SCHEDULES = ("step", "epoch")
 PRECISIONS = ("auto", "fp32", "bf16")
 # vptlab.data.resize.RESIZE_MODES
@@ -61,8 +62,9 @@ def build_spec(top: Table) -> StudySpec:
     check_backbone_methods(top.file, backbone.name, tuple(m.name for m in methods))  # prompts on a ConvNet
     tune = _tune(top.sub("tune"), training.epochs)
     executor = _executor(top.sub("executor"))
+    log = parse_log(top.sub("log"))  # vptlab.track
     top.done()
-    return StudySpec(name, backbone, data, training, regimes, methods, tune, executor, description)
+    return StudySpec(name, backbone, data, training, regimes, methods, tune, executor, description, log=log)
 
 
 def _backbone(t: Table) -> BackboneSpec:
@@ -445,6 +447,8 @@ def _executor(t: Table) -> ExecutorSpec:
         device=t.get("device", "str", "auto", check=_check_device),
         cpus_per_run=t.get("cpus_per_run", "int", 1, check=at_least(1)),
         gpus_per_run=t.get("gpus_per_run", "float", 1.0, check=positive),
+        max_retries=t.get("max_retries", "int", 3, check=at_least(0)),
+        checkpoint_storage=t.get("checkpoint_storage", "str", "") or None,
     )
     t.done()
     return spec

@@ -17,7 +17,9 @@ error names the file and the key (``paper.toml: methods.full.lr[2]: must be > 0,
     [task_options.TASK]        any method option for one task, in every method that has it (e.g. the VPT
                                release's prompt length per task)
     [tune]       early_stopping ("none" | "sha"), rungs | eta, min_epochs
-    [executor]   kind ("local" | "ray"), workers, address, device, cpus_per_run, gpus_per_run
+    [executor]   kind ("local" | "ray"), workers, address, device, cpus_per_run, gpus_per_run, max_retries,
+                 checkpoint_storage
+    [log]        trackers (["tensorboard", "mlflow"]), tracking_uri, experiment  (vptlab.track)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from vptlab.errors import UserError
 from vptlab.study._schema import Table, at_least, non_negative, one_of, positive
+from vptlab.track.base import LogOptions
 
 DEFAULT_SEEDS = (42, 44, 82, 100, 800)
 # Keys every [methods.NAME] table takes besides the method's own options (which come from its config class):
@@ -182,6 +185,8 @@ class ExecutorSpec:
     device: str = "auto"
     cpus_per_run: int = 1
     gpus_per_run: float = 1.0
+    max_retries: int = 3  # ray: attempts of a run lost with its worker or node, after the first
+    checkpoint_storage: str | None = None  # ray: shared folder for run checkpoints (default: via the driver)
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,7 @@ class StudySpec:
     tune: TuneSpec = field(default_factory=TuneSpec)
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
     description: str = ""
+    log: LogOptions = field(default_factory=LogOptions)  # trackers every run logs to (vptlab.track)
 
     def method(self, name: str) -> MethodSpec | None:
         return next((m for m in self.methods if m.name == name), None)
@@ -251,6 +257,11 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
         "methods": {m.name: _method_dict(m) for m in spec.methods},
         "tune": _fields(spec.tune),
         "executor": {k: v for k, v in _fields(spec.executor).items() if v is not None},
+        "log": {
+            "trackers": list(spec.log.trackers),
+            "tracking_uri": spec.log.tracking_uri or "",
+            "experiment": spec.log.experiment,
+        },  # fmt: skip
     }
 
 

@@ -42,7 +42,9 @@ from vptlab.data.base import ImageSet, TaskData
 from vptlab.data.ragged import is_ragged
 from vptlab.errors import UserError
 from vptlab.store.runs import load_result
+from vptlab.train.card import write_run_card
 from vptlab.train.config import RunConfig
+from vptlab.train.cost import run_cost
 from vptlab.train.evalsets import with_config_eval_sets
 from vptlab.train.events import RunEvents, fanout
 from vptlab.train.learners import Learner, LearnerFactory, PassSetup, default_learner
@@ -489,10 +491,19 @@ class _Pass:
         }
         if run.error:
             result["error"] = run.error
+        # the cost profile (vptlab.train.cost): params, FLOPs, images/s, memory, PPT
+        if result["status"] != "partial":
+            result["cost"] = run_cost(self._model_of(run), data, run.cfg, result, self.opts.device, run.out)
         run.folder.write_result(result)
+        write_run_card(run.out, result)  # README.md + labels.json beside the result (vptlab.train.card)
         run.events.run_end(run.out, result)
         result["run_dir"] = str(run.out)
         return result
+
+    def _model_of(self, run: _Member) -> nn.Module | None:
+        """The model run ``run`` trained, if the pass built it (a run that failed first has none)."""
+        slot = getattr(self, "slot", {})
+        return self.learner.run_model(slot[run.k]) if run.k in slot else None
 
     def _environment(self) -> dict:
         dev = self.opts.device
