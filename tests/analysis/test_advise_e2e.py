@@ -93,6 +93,9 @@ def test_advise_with_a_study_model(setup):
     assert advice.recommendation in ("VPT", "FT")
     text = advice.to_markdown()
     assert text.startswith("Recommendation: ") and "logistic regression on 6 comparisons over 6 tasks" in text
+    assert (
+        "- backbone: vptlab-tiny (vit, token pooling, pre-logit features, weights " in text
+    )  # which backbone
 
 
 def test_advise_without_threshold_is_honest_about_it(setup):

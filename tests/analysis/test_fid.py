@@ -246,3 +246,20 @@ def test_cli_fid_saves_statistics_and_compares_stats_files(tmp_path, capsys):
     assert via_file["fid"] == pytest.approx(direct["fid"]) and direct["fid"] > 0
     assert main(["fid", str(tmp_path / "a.npz"), str(tmp_path / "a.npz")]) == 0  # no model needed
     assert capsys.readouterr().out.startswith("FID 0.0000")
+
+
+def test_backbone_features_of_a_convnet_and_a_pooled_vit_say_which_backbone(tmp_path):
+    """FID features come from the chosen backbone, pooled as it designs its head, and say so."""
+    import torch
+
+    from vptlab.analysis.fid_features import BackboneFeatures
+    from vptlab.backbones import create_backbone
+
+    torch.manual_seed(0)
+    net = create_backbone("resnet18", num_classes=3, pretrained=False)
+    torch.save(net.state_dict(), tmp_path / "r18.pth")
+    feats = BackboneFeatures("resnet18", checkpoint=tmp_path / "r18.pth")
+    images = (np.random.default_rng(0).random((3, 40, 40, 3)) * 255).astype(np.uint8)
+    out = feats(images)
+    assert out.shape == (3, 512) and np.isfinite(out).all()
+    assert feats.describe().startswith("resnet18 (convnet, avg pooling, pre-logit features, weights ")

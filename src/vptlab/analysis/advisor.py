@@ -142,6 +142,9 @@ class Advice:
     quick: dict[str, dict] | None = None
     recommendation: str = "undetermined"
     basis: str = ""
+    backbone: str = (
+        ""  # the backbone the advice is for, and how its features are taken (with --features backbone)
+    )
 
     @property
     def quadrant(self) -> str:
@@ -156,6 +159,7 @@ class Advice:
             f"Recommendation: {self.recommendation} ({self.basis})",
             "",
             f"- data: {self.data} ({self.train_size} training images), objective {self.objective}",
+            *([f"- backbone: {self.backbone}"] if self.backbone else []),
             f"- FID to the pretraining data: {self.fid:.2f} ({self.features} features; pretraining side: {self.pretrain})",
             f"- FID threshold: {_fmt_threshold(self.threshold)} ({self.threshold_source})",
             f"- quadrant: {self.quadrant}",
@@ -305,6 +309,7 @@ def advise(
         threshold,
         threshold_source,
         paper_rule(objective, fid, threshold, len(images)),
+        backbone=_describe(backbone, extractor),
     )
     if study:
         _apply_model(advice, load_study_results(study), study_fids)
@@ -313,6 +318,12 @@ def advise(
             source, task, backbone, checkpoint, quick_epochs, quick_dir, device, skip_bad_images
         )
     return decide(advice)
+
+
+def _describe(backbone: str, extractor) -> str:
+    """Which backbone the advice describes; with backbone features, which features (family, pooling)."""
+    describe = getattr(extractor, "describe", None)
+    return describe() if callable(describe) else f"{backbone} (FID on Inception features)"
 
 
 def load_study_results(study: str | Path) -> list[dict]:

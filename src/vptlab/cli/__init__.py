@@ -21,7 +21,7 @@ _PATH_HINT = {
     errno.ENOTDIR: " (a file is in the path)",
 }
 # One module per command group; each defines register(subparsers) and sets `func` on its parsers.
-COMMAND_MODULES = ("train", "methods", "data", "analysis", "pretrain", "study", "demo", "deploy")
+COMMAND_MODULES = ("train", "methods", "backbones", "data", "analysis", "pretrain", "study", "demo", "deploy")
 
 
 class _DefaultsFormatter(argparse.HelpFormatter):

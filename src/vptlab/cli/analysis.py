@@ -110,11 +110,16 @@ def run_fid(args: argparse.Namespace) -> int:
     value = fid_from_stats(stats_a, stats_b)
     features = stats_a.features or stats_b.features or extractor.key
     counts = {"a_images": stats_a.count, "b_images": stats_b.count}
+    describe = getattr(extractor, "describe", None)  # backbone features: which backbone, which pooling
+    backbone = describe() if callable(describe) else None
     if args.json:
-        print(json.dumps({"fid": value, "features": features, "a": args.a, "b": args.b, **counts}))
+        extra = {"backbone": backbone} if backbone else {}
+        print(json.dumps({"fid": value, "features": features, "a": args.a, "b": args.b, **counts, **extra}))
     else:
         shown = 0.0 if abs(value) < 5e-5 else value  # the formula can give -1e-9 for identical sets
         print(f"FID {shown:.4f}  ({features}; A {stats_a.count} images, B {stats_b.count} images)")
+        if backbone:
+            print(f"features of backbone {backbone}")
     return 0
 
 

@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
             + (f", {m.stages} stages (stage 1: {m.first_stage.method})" if m.first_stage else ""),
             f"  grid:      lr {{{lrs}}} x wd {{{wds}}} = {m.grid_size} (lr scaled by batch/256)",
             f"  default:   lr {m.default_lr:g}, wd {m.default_wd:g}" + (", mergeable" if m.merge else ""),
+            f"  backbones: {', '.join(m.families)}",
         ]
         for o in m.options:
             allowed = f" {{{', '.join(map(str, o.choices))}}}" if o.choices else ""

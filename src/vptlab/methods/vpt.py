@@ -8,6 +8,7 @@ from torch import nn
 
 from vptlab.backbones.prompts import attach_prompts
 from vptlab.methods.base import (
+    TRANSFORMER_FAMILIES,
     Method,
     MethodConfig,
     at_least,
@@ -64,6 +65,7 @@ VPT_SHALLOW = register(
         color="#66a61e",
         order=2,
         tie_axes=PROMPT_TIES,
+        families=TRANSFORMER_FAMILIES,
     )
 )
 
@@ -78,5 +80,6 @@ VPT_DEEP = register(
         color="#1b9e77",
         order=1,
         tie_axes=PROMPT_TIES,
+        families=TRANSFORMER_FAMILIES,
     )
 )

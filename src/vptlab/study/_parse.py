@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from vptlab.data.sources_benchmarks import BENCHMARK_PREFIXES, benchmark_task_infos
+from vptlab.errors import UserError
 from vptlab.study._schema import Table, at_least, non_negative, one_of, positive
 from vptlab.study.spec import (
     ALWAYS,
@@ -31,6 +32,21 @@ PRECISIONS = ("auto", "fp32", "bf16")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "tf-bilinear")
 
 
+def check_backbone_methods(file: str, backbone: str, methods: tuple[str, ...]) -> None:
+    """Each method must apply to the backbone's family (``vptlab backbones``), or the spec is refused."""
+    from vptlab.backbones.create import family_of_name
+    from vptlab.methods.base import get_method, require_family
+
+    family = family_of_name(backbone)
+    if family is None:
+        return  # an unknown name is reported where the backbone is built
+    for name in methods:
+        try:
+            require_family(get_method(name), family, backbone)
+        except UserError as err:
+            raise UserError(f"{file}: [methods.{name}]: {err}") from None
+
+
 def build_spec(top: Table) -> StudySpec:
     """The whole spec; sections are read in dependency order (tasks before per-task method options)."""
     top.reject_unknown(TOP_KEYS)
@@ -43,6 +59,7 @@ def build_spec(top: Table) -> StudySpec:
     shared = _task_options(top.sub("task_options"), data)
     methods = _methods(top.sub("methods", required=True), data, shared)
     _check_regime_methods(top.sub("regimes"), regimes, tuple(m.name for m in methods))
+    check_backbone_methods(top.file, backbone.name, tuple(m.name for m in methods))  # prompts on a ConvNet
     tune = _tune(top.sub("tune"), training.epochs)
     executor = _executor(top.sub("executor"))
     log = parse_log(top.sub("log"))  # vptlab.track
