@@ -273,7 +273,7 @@ CASES: dict[str, tuple[Callable[[World], list], tuple[str, ...]]] = {
     "zero epochs": (lambda w: w.train("--epochs", "0"), ("epochs must be >= 1, got 0",)),
     "lr that is no number": (lambda w: w.train("--lr", "fast"), ("argument --lr: invalid float value: 'fast'",)),
     "unknown method": (lambda w: w.train("--method", "prompt-magic"), ("unknown method 'prompt-magic'",)),
-    "zero-shot regime": (lambda w: w.train("--regime", "kshot:0"), ("regime must be standard, kshot:K or size:N",)),
+    "zero-shot regime": (lambda w: w.train("--regime", "kshot:0"), ("regime must be standard, kshot:K, fewshot:K or size:N",)),
     "unknown device": (lambda w: w.train("--device", "tpu"), ("--device must be cpu, cuda, cuda:N or mps, got 'tpu'",)),
     "absent GPU": (lambda w: w.train("--device", "cuda:99"), ("--device cuda:99:",)),
     "unknown backbone argument": (lambda w: w.train("--backbone-arg", "foo=1"),
