@@ -79,11 +79,13 @@ def build(
     method: str, setup: Setup, prompt_length: int
 ) -> tuple[torch.nn.Module, torch.optim.Optimizer | None]:
     """The model ``vptlab.train`` builds for ``method`` (backbone + method), on the device, and its optimiser."""
+    from vptlab.methods import get_method
     from vptlab.train import RunConfig, build_model
     from vptlab.train.optim import build_optimizer
 
+    options = {"prompt_length": prompt_length} if "prompt_length" in get_method(method).option_names else {}
     cfg = RunConfig(method=method, task="bench", backbone=setup.backbone, pretrained=False,
-                    image_size=setup.image_size, prompt_length=prompt_length, epochs=2, warmup_epochs=1)  # fmt: skip
+                    image_size=setup.image_size, options=options, epochs=2, warmup_epochs=1)  # fmt: skip
     model, m = build_model(cfg.resolved(), num_classes=100)
     for block in model.blocks:
         block.attn.fused_attn = (

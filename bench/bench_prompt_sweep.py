@@ -44,7 +44,7 @@ def sweep_configs(args: argparse.Namespace, k: int) -> list[RunConfig]:
     wds = PROMPT_GRID["wd"]
     points = [(lrs[i % len(lrs)], wds[(i // len(lrs)) % len(wds)], SEEDS[i % len(SEEDS)]) for i in range(k)]
     return [
-        RunConfig(
+        RunConfig.of(
             method="vpt-deep",
             task=args.task,
             epochs=args.epochs,

@@ -7,6 +7,7 @@ The Python API, imported on first use (``import vptlab`` stays fast and does not
     result = vptlab.train_run(vptlab.RunConfig(method="vpt-deep", task="count", epochs=10), "run-dir")
     study = vptlab.run_study(vptlab.load_spec("studies/demo.toml"), "demo-out")
     vptlab.build_report("demo-out")
+    tuned = vptlab.load_tuned("run-dir")        # the tuned model, its preprocessing and class names
 """
 
 from vptlab._lazy import lazy_getattr
@@ -29,6 +30,9 @@ _EXPORTS = {
     "RunConfig": "vptlab.train",
     "train_run": "vptlab.train",
     "build_model": "vptlab.train",
+    # from a run to use
+    "load_tuned": "vptlab.deploy",
+    "export_run": "vptlab.deploy",
     # studies
     "load_spec": "vptlab.study",
     "run_study": "vptlab.study",

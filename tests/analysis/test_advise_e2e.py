@@ -52,8 +52,8 @@ def _result(run: Path, method: str, task: str, source: str, seed: int, acc: floa
 def setup(tmp_path_factory):
     from safetensors.torch import save_file
 
-    from vptlab.analysis.features import BackboneFeatures
     from vptlab.analysis.fid import save_stats, set_stats
+    from vptlab.analysis.fid_features import BackboneFeatures
     from vptlab.backbones import create_backbone
 
     root = tmp_path_factory.mktemp("advise")
@@ -104,6 +104,9 @@ def test_advise_with_a_study_model(setup):
     # every method the study ran is ranked (here FT and VPT-deep over the 6 classification tasks)
     assert {r["method"] for r in advice.ranking} == {"full", "vpt-deep"}
     assert advice.ranking[0]["tasks"] == 6 and "methods ranked" in text
+    assert (
+        "- backbone: vptlab-tiny (vit, token pooling, pre-logit features, weights " in text
+    )  # which backbone
 
 
 def test_advise_without_threshold_is_honest_about_it(setup):

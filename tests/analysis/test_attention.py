@@ -94,3 +94,19 @@ def test_grid_figure_rows_and_columns():
     fig = attention_grid(images, [("FT", ft, "last"), ("VPT", vpt, "last"), ("VPT", vpt, "rollout")])
     assert len(fig.axes) == 3 * 4
     assert "to prompts:" in fig.axes[2].get_title() and "prompts" not in fig.axes[1].get_title()
+
+
+def test_attention_maps_of_a_backbone_without_class_token_are_refused_in_one_line():
+    import pytest
+    import torch
+
+    from vptlab.analysis.attention import cls_attention_maps
+    from vptlab.backbones import create_backbone
+    from vptlab.errors import UserError
+
+    swin = create_backbone(
+        "swin_tiny_patch4_window7_224", num_classes=2, pretrained=False, img_size=32, embed_dim=8,
+        depths=(1, 1), num_heads=(1, 2), window_size=4,
+    )  # fmt: skip
+    with pytest.raises(UserError, match="class token; this backbone is a SwinTransformer"):
+        cls_attention_maps(swin, torch.zeros(1, 3, 32, 32))

@@ -158,7 +158,7 @@ def test_missing_folder_is_a_user_error(tmp_path):
 def test_inception_offline_without_weights_names_the_option(monkeypatch):
     from pytorch_fid import inception as pfi
 
-    from vptlab.analysis.features import InceptionFeatures
+    from vptlab.analysis.fid_features import InceptionFeatures
 
     def offline(*args, **kwargs):
         raise URLError("Name or service not known")
@@ -169,7 +169,7 @@ def test_inception_offline_without_weights_names_the_option(monkeypatch):
 
 
 def test_unknown_feature_type_is_a_user_error():
-    from vptlab.analysis.features import make_extractor
+    from vptlab.analysis.fid_features import make_extractor
 
     with pytest.raises(UserError, match="inception, backbone"):
         make_extractor("sift")
@@ -181,7 +181,7 @@ def test_inception_from_a_local_weights_file(tmp_path, monkeypatch):
     import torch
     from pytorch_fid import inception as pfi
 
-    from vptlab.analysis.features import InceptionFeatures
+    from vptlab.analysis.fid_features import InceptionFeatures
 
     torch.manual_seed(0)
     monkeypatch.setattr(pfi, "load_state_dict_from_url", lambda *a, **k: None)
@@ -207,7 +207,7 @@ def test_backbone_features_from_a_local_checkpoint(tmp_path):
     """The offline feature path: a vptlab backbone's pre-logit CLS features, images resized to its input."""
     from safetensors.torch import save_file
 
-    from vptlab.analysis.features import BackboneFeatures
+    from vptlab.analysis.fid_features import BackboneFeatures
     from vptlab.backbones import create_backbone
 
     model = create_backbone("vptlab-tiny", num_classes=2, pretrained=False)
@@ -246,3 +246,20 @@ def test_cli_fid_saves_statistics_and_compares_stats_files(tmp_path, capsys):
     assert via_file["fid"] == pytest.approx(direct["fid"]) and direct["fid"] > 0
     assert main(["fid", str(tmp_path / "a.npz"), str(tmp_path / "a.npz")]) == 0  # no model needed
     assert capsys.readouterr().out.startswith("FID 0.0000")
+
+
+def test_backbone_features_of_a_convnet_and_a_pooled_vit_say_which_backbone(tmp_path):
+    """FID features come from the chosen backbone, pooled as it designs its head, and say so."""
+    import torch
+
+    from vptlab.analysis.fid_features import BackboneFeatures
+    from vptlab.backbones import create_backbone
+
+    torch.manual_seed(0)
+    net = create_backbone("resnet18", num_classes=3, pretrained=False)
+    torch.save(net.state_dict(), tmp_path / "r18.pth")
+    feats = BackboneFeatures("resnet18", checkpoint=tmp_path / "r18.pth")
+    images = (np.random.default_rng(0).random((3, 40, 40, 3)) * 255).astype(np.uint8)
+    out = feats(images)
+    assert out.shape == (3, 512) and np.isfinite(out).all()
+    assert feats.describe().startswith("resnet18 (convnet, avg pooling, pre-logit features, weights ")

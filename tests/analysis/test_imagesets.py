@@ -72,5 +72,5 @@ def test_bad_specs_are_user_errors(tmp_path):
     (tmp_path / "broken" / "c").mkdir(parents=True)
     (tmp_path / "broken" / "c" / "a.png").write_bytes(b"not a png")
     (tmp_path / "broken" / "c" / "b.png").write_bytes(b"not a png")
-    with pytest.raises(UserError, match="not a readable image"):
+    with pytest.raises(UserError, match="cannot decode image"):
         load_image_set(tmp_path / "broken", 8)

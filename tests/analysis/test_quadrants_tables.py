@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from vptlab.analysis.quadrants import assign_quadrants, figure3, paper_expectation, wins_markdown, wins_table
@@ -142,10 +144,16 @@ def test_table_layout_with_wins_and_published_rows():
     vpt = next(ln for ln in lines if ln.startswith("| VPT-deep |"))
     assert "68.5 (1)" in vpt  # natural mean (71 + 66) / 2, beats FT on cifar only
     assert "**71.0 ± 1.0**" in vpt
-    published = [ln for ln in lines if PUBLISHED_LABEL in ln]
-    assert len(published) == 2
+    published = [ln for ln in lines if PUBLISHED_LABEL in ln]  # the seed paper's four methods
+    assert [ln.split(",")[0] for ln in published] == ["| FT", "| VPT-deep", "| Mixed", "| FT-then-PT"]
     pub = published_numbers()
-    assert f"{pub['full']['cifar']:.1f}" in published[0] and f"{pub['vpt-deep']['cifar']:.1f}" in published[1]
+    assert (
+        f"| {pub['full']['cifar']:.1f} |" in published[0]
+        and f"| {pub['vpt-deep']['cifar']:.1f} |" in published[1]
+    )
+    second = [ln for ln in lines if "published (Jia et al. 2022)" in ln]  # the VPT paper's, labelled apart
+    assert [ln.split(",")[0] for ln in second] == ["| FT", "| VPT-deep"]
+    assert lines.index(second[0]) > lines.index(published[-1])
 
 
 def test_no_published_rows_for_synthetic_tasks():
@@ -159,3 +167,45 @@ def test_one_shot_table_has_tuned_over_total():
     text = accuracy_table(final_cells(rows), "kshot:1", published=False, tuned_row=True)
     assert "| Tuned/Total, VPT-deep | 1.00% | 1.00% | 1.00% |" in text
     assert accuracy_table(final_cells(rows), "standard") is None
+
+
+def test_few_tasks_leave_the_threshold_undetermined_not_low_by_construction():
+    one = {"eurosat": HAND["eurosat"]}
+    placed, cut = assign_quadrants(compare(final_cells(study(one))), {"eurosat": 80.0})
+    assert math.isnan(cut) and placed[0].fid_level == "undetermined"
+    assert placed[0].expected == "undetermined" and placed[0].agrees is None  # no agreement by construction
+    four = {t: HAND[t] for t in ("cifar", "eurosat", "resisc45", "clevr_count")}
+    placed, cut = assign_quadrants(compare(final_cells(study(four))), FIDS)
+    assert math.isnan(cut)
+    by = {q.task: q for q in placed}
+    assert by["clevr_count"].expected == "VPT"  # structured: VPT at any FID
+    assert sum(wins_table(placed)[k]["VPT"] for k in wins_table(placed)) == 0  # nothing counted in a quadrant
+
+
+def test_the_rule_is_given_then_median_of_enough_tasks_then_reference_then_undetermined():
+    from vptlab.analysis.fid_threshold import MIN_TASKS, fid_threshold
+
+    five = {f"t{i}": float(10 * i) for i in range(MIN_TASKS)}
+    assert fid_threshold(five).value == pytest.approx(20.0)
+    assert fid_threshold(five, given=7.0).value == 7.0
+    calls = []
+    ref = lambda: calls.append(1) or {f"r{i}": float(i) for i in range(11)}  # noqa: E731
+    assert fid_threshold(five, reference=ref).value == pytest.approx(20.0) and not calls  # not computed
+    two = {"a": 1.0, "b": 100.0}
+    assert fid_threshold(two, reference=ref).value == pytest.approx(5.0) and calls
+    rule = fid_threshold(two)
+    assert not rule.determined and "undetermined" in rule.source and "--fid-threshold" in rule.source
+    assert rule.level(1e9) == "undetermined"
+
+
+def test_a_single_seed_shows_no_std():
+    rows = [row("full", "cifar", 50), row("vpt-deep", "cifar", 60)]
+    cells = final_cells(rows)
+    table = accuracy_table(cells, "standard", ["natural"])
+    assert "± n/a" in table and "± 0.0" not in table
+    comps = compare(cells)
+    placed, _ = assign_quadrants(comps, {"cifar": 1.0}, threshold=5.0)
+    from vptlab.analysis.quadrants import quadrant_rows_markdown
+
+    text = quadrant_rows_markdown(placed)
+    assert "50.0 ± n/a" in text and "± 0.0" not in text

@@ -39,6 +39,15 @@ def test_methods_lists_every_method_with_optimiser_and_grid(capsys):
         assert f"\n{name}\n" in f"\n{out}"
     assert "lr {50, 25, 10, 5, 2.5, 1, 0.5, 0.25, 0.1, 0.05} x wd {0.01, 0.001, 0.0001, 0} = 40" in out
     assert "lr {0.001, 0.0001, 0.0005, 0.005} x wd {0.01, 0.001, 0.0001, 0} = 16" in out
+    # every method option is listed with its default, from the method's config class
+    assert "--lora-targets 'qv' {qv, qkv+proj}" in out and "--stage2-head 'fresh' {fresh, keep}" in out
+
+
+def test_train_takes_each_method_option_as_a_flag(tmp_path, capsys):
+    argv = ["train", "--method", "lora", "--task", "shapes", "--lora-rank", "2", "--lora-targets", "qkv+proj"]
+    assert main([*argv, *TINY, "--out", str(tmp_path / "run")]) == 0
+    config = json.loads((tmp_path / "run" / "result.json").read_text())["config"]
+    assert config["lora_rank"] == 2 and config["lora_targets"] == "qkv+proj" and config["warmup_epochs"] == 0
 
 
 @pytest.mark.parametrize(
@@ -51,6 +60,15 @@ def test_methods_lists_every_method_with_optimiser_and_grid(capsys):
         (
             ["--method", "full", "--task", "t", "--backbone-arg", "depth"],
             "--backbone-arg: expected KEY=VALUE",
+        ),
+        (
+            ["--method", "full", "--task", "t", "--epochs", "5", "--warmup-epochs", "10"],
+            "--warmup-epochs must be in [0, epochs=5), got 10",
+        ),
+        (["--method", "lora", "--task", "t", "--lora-rank", "0"], "--lora-rank must be >= 1, got 0"),
+        (
+            ["--method", "full", "--task", "t", "--prompt-length", "5"],
+            "method full has no option --prompt-length",
         ),
     ],
 )
@@ -87,5 +105,7 @@ def test_train_on_a_vtab_format_folder(tmp_path, capsys):
     )
     assert code == 0
     result = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert result["status"] == "ok" and result["data"]["sizes"]["train"] == 800
+    # vptlab train is a final run by default: train800val200, with test numbers
+    assert result["status"] == "ok" and result["data"]["sizes"]["train"] == 1000
+    assert result["config"]["stage"] == "final" and "test_top1" in result["metrics"]
     assert "vpt-deep on loc: ok" in capsys.readouterr().out

@@ -66,7 +66,8 @@ def test_parse_source_forms(tmp_path):
 @pytest.mark.parametrize("text", ["", "nowhere/at/all", "imagenet"])
 def test_unknown_source_lists_the_forms(text):
     with pytest.raises(
-        UserError, match=r"expected 'synthetic', 'vtab1k:ROOT', 'folder:PATH' or an existing path"
+        UserError,
+        match=r"expected 'synthetic', 'vtab1k:ROOT', 'fgvc:ROOT', 'fewshot:ROOT', 'folder:PATH' or an existing path",
     ):
         load_task(text, "x")
 

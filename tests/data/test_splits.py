@@ -69,7 +69,10 @@ def test_parse_regime(text, want):
     "text", ["", "kshot", "kshot:0", "kshot:x", "size:3", "size:-8", "random", "standard:1"]
 )
 def test_bad_regime_lists_the_forms(text):
-    with pytest.raises(UserError, match=r"regime must be 'standard', 'kshot:K' \(K >= 1\) or 'size:N'"):
+    with pytest.raises(
+        UserError,
+        match=r"regime must be 'standard', 'kshot:K' \(K >= 1\), 'fewshot:K' \(K >= 1\) or 'size:N'",
+    ):
         parse_regime(text)
 
 

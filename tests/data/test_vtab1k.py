@@ -10,7 +10,7 @@ import pytest
 from datahelpers import NUM_CLASSES, TASK, append_line, make_vtab, write_image
 from PIL import Image
 
-from vptlab.data import list_tasks, load_task
+from vptlab.data import TaskInfo, list_tasks, load_task
 from vptlab.data.vtab1k import check_root
 from vptlab.errors import UserError
 
@@ -232,9 +232,15 @@ def test_bad_task_json_names_the_file(tmp_path, text, match):
         load_task(f"vtab1k:{tmp_path / 'vtab'}", "widgets")
 
 
-def test_a_folder_without_task_json_is_not_a_task(tmp_path):
+def test_a_folder_without_task_json_loads_with_inferred_metadata_and_a_note(tmp_path, capsys):
     make_vtab(tmp_path / "vtab", task="widgets")
-    with pytest.raises(
-        UserError, match=r"unknown VTAB-1k task 'widgets' \(and no .*task\.json describing it\)"
-    ):
-        load_task(f"vtab1k:{tmp_path / 'vtab'}", "widgets")
+    data = load_task(f"vtab1k:{tmp_path / 'vtab'}", "widgets")
+    labels = np.concatenate([data.train.labels, data.val.labels, data.test.labels])
+    assert data.info == TaskInfo("widgets", "natural", "classification", int(labels.max()) + 1)
+    note = next(n for n in data.record["notes"] if "no task.json" in n)
+    assert "inferred" in note and "task.json" in capsys.readouterr().err
+    assert [t.name for t in list_tasks(tmp_path / "vtab")] == ["widgets"]
+    again = load_task(tmp_path / "vtab" / "widgets", "widgets")  # a bare task-folder path: the same task
+    assert again.record["manifests"] == data.record["manifests"]
+    with pytest.raises(UserError, match=r"unknown VTAB-1k task 'gadgets' \(and no split files"):
+        load_task(f"vtab1k:{tmp_path / 'vtab'}", "gadgets")

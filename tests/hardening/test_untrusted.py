@@ -72,7 +72,7 @@ def test_a_run_checkpoint_carrying_code_is_never_run_and_the_run_starts_over(tmp
 
 def test_fid_inception_weights_carrying_code_are_refused_unrun(tmp_path):
     pytest.importorskip("pytorch_fid")
-    from vptlab.analysis.features import _build_inception
+    from vptlab.analysis.fid_features import _build_inception
 
     torch.save({"x": _Payload(tmp_path / "ran")}, tmp_path / "inception.pth")
     with pytest.raises(UserError, match="inception.pth: refused by the weights-only loader"):

@@ -33,7 +33,7 @@ def _class_folders(root: Path, seed: int, classes: int = 4, per_class: int = 16)
 def _train(study: Path, source: str, task: str, method: str, seed: int, regime: str = "standard") -> None:
     from vptlab.train import RunConfig, train_run
 
-    cfg = RunConfig(
+    cfg = RunConfig.of(
         method=method,
         task=task,
         data=source,
@@ -46,8 +46,8 @@ def _train(study: Path, source: str, task: str, method: str, seed: int, regime: 
         epochs=3,
         warmup_epochs=1,
         batch_size=16,
-        prompt_length=3,
         eval_test_every=1,
+        **({"prompt_length": 3} if method != "full" else {}),
     )
     train_run(cfg, study / "runs" / cfg.run_id, device="cpu", progress=False)
 

@@ -27,7 +27,8 @@ def test_ties_go_to_the_smaller_lr_then_the_smaller_wd():
 
 
 def test_ties_then_go_to_the_shorter_prompt():
-    sel = select_best([row(1.0, 0.0, 80.0, prompt_length=50), row(1.0, 0.0, 80.0, prompt_length=10)])
+    rows = [row(1.0, 0.0, 80.0, method="vpt-deep", prompt_length=n, run_id=f"r{100 - n}") for n in (10, 50)]
+    sel = select_best(rows[::-1])
     assert sel.config["prompt_length"] == 10
 
 

@@ -269,3 +269,34 @@ def test_test_curves_can_be_limited_to_some_regimes():
         cfg = tune_configs(spec, group)[0]
         cadence[group.regime] = {c.eval_test_every for c in final_configs(spec, cfg)}
     assert cadence == {"standard": {2}, "kshot:1": {0}, "size:400": {0}}
+
+
+def test_a_method_can_have_its_own_warm_up_and_ft_then_pt_reuses_that_full_run():
+    spec = parse_spec(
+        HEAD + "[training]\nepochs = 20\n[methods.full]\nlr = 0.001\nwd = 0.0\nwarmup_epochs = 5\n"
+        "[methods.ft-then-pt]\nlr = 1.0\nwd = 0.0\n"
+    )
+    (full,) = tune_configs(spec, Group("full", "cifar", "standard"))
+    assert full.warmup_epochs == 5 and full.schedule == "step"
+    (ftpt,) = tune_configs(spec, Group("ft-then-pt", "cifar", "standard"), full)
+    assert ftpt.warmup_epochs == 2  # its own: 10% of 20 epochs
+    assert ftpt.stage1().run_id == full.run_id  # stage 1 is exactly the selected full run, warm-up included
+    assert ftpt.stage1().warmup_epochs == 5
+
+
+def test_paper_preset_sets_the_reference_head_and_ft_warm_up():
+    spec = load_spec(STUDIES / "paper.toml")
+    assert spec.training.head_init == "reference"
+    assert dict(spec.method("full").options)["warmup_epochs"] == (5,)
+    assert "warmup_epochs" not in dict(spec.method("vpt-deep").options)
+    for name in ("one-shot", "data-size"):
+        assert load_spec(STUDIES / f"{name}.toml").training.head_init == "reference"
+
+
+def test_method_option_keys_come_from_the_method_config():
+    spec = parse_spec(HEAD + "[methods.lora]\nlora_targets = ['qv', 'qkv+proj']\nlora_rank = 4\n")
+    assert dict(spec.method("lora").options)["lora_targets"] == ("qv", "qkv+proj")
+    with pytest.raises(UserError, match="methods.lora.lora_targets: must be one of 'qv', 'qkv\\+proj'"):
+        parse_spec(HEAD + "[methods.lora]\nlora_targets = 'qk'\n")
+    with pytest.raises(UserError, match="methods.ft-then-pt.stage2_head: must be one of 'fresh', 'keep'"):
+        parse_spec(HEAD + "[methods.full]\n[methods.ft-then-pt]\nstage2_head = 'new'\n")

@@ -29,8 +29,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from vptlab.analysis.fid_threshold import fid_threshold
 from vptlab.analysis.quadrants import DISPARITY, paper_expectation
 from vptlab.analysis.winmodel import L2, StudyModel, fit_study_model, study_samples
 from vptlab.errors import UserError
@@ -91,6 +90,7 @@ def quick_head_to_head(
     out_dir: Path,
     device: str | None = None,
     vpt_method: str = "vpt-deep",
+    skip_bad_images: bool = False,
 ) -> dict[str, dict]:
     """FT and VPT trained for ``epochs`` at their default hyper-parameters; their val and test top-1."""
     from vptlab.train import RunConfig, train_run
@@ -108,6 +108,7 @@ def quick_head_to_head(
             warmup_epochs=min(1, epochs - 1),
             eval_test_every=epochs,  # test once, at the end (nothing is selected here)
             seed=42,
+            skip_bad_images=skip_bad_images,
         ).resolved()
         result = train_run(cfg, out_dir / f"{method}-{cfg.run_id}", device=device, save_weights=False)
         metrics = result.get("metrics") or {}
@@ -149,6 +150,9 @@ class Advice:
     evidence: str = ""  # where the signals' held-out accuracies come from
     signals: list[dict] = field(default_factory=list)  # each signal: label, prediction, P(VPT), accuracy
     ranking: list[dict] = field(default_factory=list)  # every method the study ran, best first
+    backbone: str = (
+        ""  # the backbone the advice is for, and how its features are taken (with --features backbone)
+    )
 
     @property
     def quadrant(self) -> str:
@@ -163,6 +167,7 @@ class Advice:
             f"Recommendation: {self.recommendation} ({self.basis})",
             "",
             f"- data: {self.data} ({self.train_size} training images), objective {self.objective}",
+            *([f"- backbone: {self.backbone}"] if self.backbone else []),
             f"- FID to the pretraining data: {self.fid:.2f} ({self.features} features; pretraining side: {self.pretrain})",
             f"- FID threshold: {_fmt_threshold(self.threshold)} ({self.threshold_source})",
             f"- quadrant: {self.quadrant}",
@@ -278,8 +283,10 @@ def parse_data(spec: str) -> tuple[str, str]:
         return f"vtab1k:{root}", task
     src = parse_source(spec)
     if src.kind == "vtab1k":
-        return str(src), Path(spec).name
-    return spec, ""
+        from vptlab.data.sources import resolve_task_source
+
+        return resolve_task_source(spec)
+    return str(src), ""
 
 
 def advise(
@@ -297,10 +304,11 @@ def advise(
     quick_epochs: int = 10,
     quick_dir: str | Path | None = None,
     device: str = "cpu",
+    skip_bad_images: bool = False,
 ) -> Advice:
     """Recommend VPT or FT for ``data`` with its evidence (see the module docstring)."""
-    from vptlab.analysis.features import extractor_image_size, make_extractor
     from vptlab.analysis.fid import fid_from_stats, image_set_stats
+    from vptlab.analysis.fid_features import extractor_image_size, make_extractor
     from vptlab.analysis.task_fid import check_pretraining, pretraining_stats, task_train_images
 
     if objective not in OBJECTIVES:
@@ -312,7 +320,7 @@ def advise(
         features, backbone=backbone, checkpoint=checkpoint, inception_weights=inception_weights, device=device
     )
     source, task = parse_data(data)  # the user's data first: its mistakes are the likeliest and cheap to find
-    images = task_train_images(source, task, extractor_image_size(extractor))
+    images = task_train_images(source, task, extractor_image_size(extractor), skip_bad_images)
     data_stats = image_set_stats(images, extractor)
     pretrain = pretraining_stats(backbone, extractor, pretrain_stats)
     fid = fid_from_stats(data_stats, pretrain)
@@ -330,11 +338,14 @@ def advise(
         threshold,
         threshold_source,
         paper_rule(objective, fid, threshold, len(images)),
+        backbone=_describe(backbone, extractor),
     )
     if study:
         _apply_model(advice, load_study_results(study), study_fids)
     if quick:
-        advice.quick = _quick(source, task, backbone, checkpoint, quick_epochs, quick_dir, device)
+        advice.quick = _quick(
+            source, task, backbone, checkpoint, quick_epochs, quick_dir, device, skip_bad_images
+        )
     decide(advice)
     _apply_signals(advice, images, extractor, pretrain, features, backbone, checkpoint, study, device)
     if study:
@@ -347,8 +358,8 @@ def _apply_signals(
 ) -> None:
     """Rest the recommendation on the signal with the best held-out accuracy on the evidence (the study, or the
     bundled demo study for vptlab-tiny); "not enough evidence" when none beats the majority baseline."""
-    from vptlab.analysis.features import BackboneFeatures
     from vptlab.analysis.fid import fid_from_stats, stats_from_features
+    from vptlab.analysis.fid_features import BackboneFeatures
     from vptlab.analysis.signals import Row, evaluate, signal_rows
     from vptlab.analysis.task_fid import TINY
     from vptlab.analysis.transfer import all_scores
@@ -431,6 +442,8 @@ def rank_methods(results: list[dict], objective: str) -> list[dict]:
     objective (only groups where at least two methods ran)."""
     from collections import defaultdict
 
+    import numpy as np
+
     from vptlab.analysis.results import final_cells
 
     groups: dict[tuple, list] = defaultdict(list)
@@ -464,6 +477,12 @@ def rank_methods(results: list[dict], objective: str) -> list[dict]:
     return sorted(out, key=lambda d: (d["mean_rank"], -d["mean_top1"]))
 
 
+def _describe(backbone: str, extractor) -> str:
+    """Which backbone the advice describes; with backbone features, which features (family, pooling)."""
+    describe = getattr(extractor, "describe", None)
+    return describe() if callable(describe) else f"{backbone} (FID on Inception features)"
+
+
 def load_study_results(study: str | Path) -> list[dict]:
     """The finished runs of ``--study``; a missing or empty folder is a user error."""
     from vptlab.store import load_results
@@ -486,22 +505,18 @@ def _study_fids(study: str | Path, extractor, pretrain) -> dict[str, float]:
 def _threshold(
     explicit, study_fids, extractor, pretrain, backbone, pretrain_stats
 ) -> tuple[float | None, str]:
-    """The FID threshold and where it came from (the study's median, or the built-in tasks' for vptlab-tiny)."""
-    if explicit is not None:
-        return float(explicit), "given with --fid-threshold"
-    if study_fids:
-        return float(
-            np.median(list(study_fids.values()))
-        ), f"median FID of the study's {len(study_fids)} tasks"
+    """The FID threshold and where it came from: the rule the report also uses
+    (:mod:`vptlab.analysis.fid_threshold`), the built-in synthetic tasks as reference for vptlab-tiny."""
+    reference = None
     if backbone == "vptlab-tiny" and pretrain_stats is None:
-        ref = _synthetic_reference_fids(extractor, pretrain)
-        return float(np.median(list(ref.values()))), f"median FID of the {len(ref)} built-in synthetic tasks"
-    return None, "unknown: no --study, no --fid-threshold, and no reference tasks for this backbone"
+        reference = lambda: synthetic_reference_fids(extractor, pretrain)  # noqa: E731
+    rule = fid_threshold(study_fids, given=explicit, reference=reference, what="study's {n} tasks")
+    return rule.value, rule.source
 
 
-def _synthetic_reference_fids(extractor, pretrain) -> dict[str, float]:
-    from vptlab.analysis.features import extractor_image_size
+def synthetic_reference_fids(extractor, pretrain) -> dict[str, float]:
     from vptlab.analysis.fid import fid_from_stats, image_set_stats
+    from vptlab.analysis.fid_features import extractor_image_size
     from vptlab.analysis.task_fid import task_train_images
     from vptlab.data.synthetic import SYNTHETIC_TASKS
 
@@ -520,12 +535,19 @@ def _apply_model(advice: Advice, results: list[dict], fids: dict[str, float]) ->
         advice.extrapolations = model.extrapolations(advice.fid, advice.objective, advice.train_size)
 
 
-def _quick(source, task, backbone, checkpoint, epochs, quick_dir, device) -> dict[str, dict]:
+def _quick(source, task, backbone, checkpoint, epochs, quick_dir, device, skip_bad_images) -> dict[str, dict]:
     import tempfile
 
     if epochs < 1:
         raise UserError(f"--quick-epochs must be >= 1, got {epochs}")
     out = Path(quick_dir) if quick_dir else Path(tempfile.mkdtemp(prefix="vptlab-advise-"))
     return quick_head_to_head(
-        source, task, backbone=backbone, checkpoint=checkpoint, epochs=epochs, out_dir=out, device=device
+        source,
+        task,
+        backbone=backbone,
+        checkpoint=checkpoint,
+        epochs=epochs,
+        out_dir=out,
+        device=device,
+        skip_bad_images=skip_bad_images,
     )

@@ -29,6 +29,7 @@ from torch import nn
 
 from vptlab.analysis._plot import new_figure
 from vptlab.data.base import TaskData
+from vptlab.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,14 @@ class TokenLayout:
     grid: tuple[int, int]
     deep: bool
 
+    # prompts sit after all prefix tokens: [CLS, registers, prompts, patches] (vptlab.backbones.prompts)
     @property
     def prompt_slice(self) -> slice:
-        return slice(1, 1 + self.num_prompts)
+        return slice(self.num_prefix, self.num_prefix + self.num_prompts)
 
     @property
     def other_prefix_slice(self) -> slice:
-        return slice(1 + self.num_prompts, self.num_prompts + self.num_prefix)
+        return slice(1, self.num_prefix)
 
     @property
     def patch_slice(self) -> slice:
@@ -55,12 +57,20 @@ class TokenLayout:
 
 def token_layout(model: nn.Module) -> TokenLayout:
     """The token layout of a timm ViT, with the prompts of :func:`vptlab.backbones.get_prompts` if any."""
+    from timm.models.vision_transformer import VisionTransformer
+
     from vptlab.backbones.prompts import get_prompts
 
+    if not isinstance(model, VisionTransformer) or getattr(model, "cls_token", None) is None:
+        raise UserError(
+            f"CLS attention maps need a ViT with a class token; this backbone is a {type(model).__name__}"
+            + ("" if isinstance(model, VisionTransformer) else " (no global token attention to map)")
+        )
     prompts = get_prompts(model)
     grid = tuple(int(g) for g in model.patch_embed.grid_size)
     n = prompts.num_tokens if prompts is not None else 0
-    return TokenLayout(n, int(getattr(model, "num_prefix_tokens", 1)), grid, bool(prompts and prompts.deep))
+    prefix = prompts.num_prefix if prompts is not None else int(getattr(model, "num_prefix_tokens", 1))
+    return TokenLayout(n, prefix, grid, bool(prompts and prompts.deep))
 
 
 def _attention_probs(attn: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,15 @@ from matplotlib.ticker import MaxNLocator
 
 from vptlab._io import read_jsonl
 from vptlab.analysis._plot import method_color, new_figure
-from vptlab.analysis.results import FT, GROUP_ORDER, Cell, method_label, pick_vpt_method, regime_size
+from vptlab.analysis.results import (
+    FT,
+    GROUP_ORDER,
+    Cell,
+    mean_std,
+    method_label,
+    pick_vpt_method,
+    regime_size,
+)
 
 OVERFIT_TOLERANCE = 0.05
 
@@ -199,8 +207,8 @@ def size_markdown(cells: list[Cell]) -> str | None:
         "|---|---|" + "---:|" * len(sizes),
     ]
     for (task, method), pts in sorted(points.items()):
-        by_n = {n: (m, s) for n, m, s, _ in pts}
-        row = [f"{by_n[n][0]:.1f} ± {by_n[n][1]:.1f}" if n in by_n else "–" for n in sizes]
+        by_n = {n: (m, s, k) for n, m, s, k in pts}
+        row = [mean_std(*by_n[n]) if n in by_n else "–" for n in sizes]
         lines.append(f"| {task} | {method_label(method)} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 

@@ -174,10 +174,14 @@ def _safe(key: str) -> str:
 
 
 def set_stats(
-    spec: str | Path, extractor: FeatureExtractor, *, cache_dir: str | Path | None = None
+    spec: str | Path,
+    extractor: FeatureExtractor,
+    *,
+    cache_dir: str | Path | None = None,
+    skip_bad_images: bool = False,
 ) -> FIDStats:
     """Statistics of the image set ``spec`` names (or read from it, if it is a ``.npz`` statistics file)."""
-    from vptlab.analysis.features import extractor_image_size
+    from vptlab.analysis.fid_features import extractor_image_size
     from vptlab.analysis.imagesets import check_spec, is_stats_file, load_image_set, spec_cache_key
 
     check_spec(spec)
@@ -189,7 +193,8 @@ def set_stats(
     cached = _cached_stats(keyed) if keyed is not None else None
     if cached is not None:
         return cached  # a generated set: no need to generate it again
-    stats = image_set_stats(load_image_set(spec, size), extractor, cache_dir=cache_dir)
+    images = load_image_set(spec, size, skip_bad_images=skip_bad_images)
+    stats = image_set_stats(images, extractor, cache_dir=cache_dir)
     if keyed is not None:
         save_stats(keyed, stats)
     return stats

@@ -6,25 +6,26 @@ Forms of ``spec``:
   sample of it);
 - ``synthetic:TASK``: a built-in synthetic task's training data (train800 + val200);
 - ``vtab1k:ROOT/TASK``: a VTAB-1k task's training data (``train800val200``), as the paper's Figure 3 uses;
-- ``PATH`` (a folder): every image under it, recursively (class sub-folders or flat, labels ignored);
+- ``PATH`` (a folder): every image of it, as training lists them (:func:`folder_image_list`: its split files,
+  its class sub-folders, or every image under it), decoded by the same reader and cache; other files are named;
 - ``PATH.npz`` is not an image set but precomputed statistics: see :func:`is_stats_file`.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from vptlab.data.base import ImageSet, manifest_of
+from vptlab._io import stable_hash
+from vptlab.data.base import ImageSet
+from vptlab.data.images import IMAGE_EXTENSIONS, ImageList
 from vptlab.errors import UserError
 
 SPEC_FORMS = (
     "a folder of images, vtab1k:ROOT/TASK, synthetic:TASK, synthetic:upstream or a .npz statistics file"
 )
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def is_stats_file(spec: str | Path) -> bool:
@@ -46,8 +47,13 @@ def check_spec(spec: str | Path) -> None:
         raise UserError(f"{text}: not a folder of images; expected {SPEC_FORMS}")
 
 
-def load_image_set(spec: str | Path, image_size: int, *, seed: int = 0) -> ImageSet:
-    """The images ``spec`` names (see the module docstring), decoded at ``image_size``."""
+def load_image_set(
+    spec: str | Path, image_size: int, *, seed: int = 0, skip_bad_images: bool = False
+) -> ImageSet:
+    """The images ``spec`` names (see the module docstring), decoded at ``image_size``.
+
+    ``skip_bad_images`` leaves unreadable files out (named on the console) instead of stopping at the first.
+    """
     text = str(spec)
     if text.startswith("synthetic:"):
         return _synthetic(text.partition(":")[2], image_size, seed)
@@ -55,12 +61,12 @@ def load_image_set(spec: str | Path, image_size: int, *, seed: int = 0) -> Image
         root, _, task = text.partition(":")[2].rstrip("/").rpartition("/")
         if not root or not task:
             raise UserError(f"{text!r}: expected vtab1k:ROOT/TASK, e.g. vtab1k:/data/vtab-1k/cifar")
-        return _task_train(f"vtab1k:{root}", task, image_size)
+        return _task_train(f"vtab1k:{root}", task, image_size, skip_bad_images)
     if text.startswith("folder:"):
         text = text.partition(":")[2]
     check_spec(text)
     path = Path(text)
-    return read_image_folder(path, image_size)
+    return read_image_folder(path, image_size, skip_bad_images=skip_bad_images)
 
 
 # FID's sample of the upstream set: 100 per class x 100 classes = 10,000 images, the usual FID sample size,
@@ -90,48 +96,51 @@ def _synthetic(name: str, image_size: int, seed: int) -> ImageSet:
     return synthetic.generate(name, "train800val200", image_size=image_size, seed=seed)
 
 
-def _task_train(source: str, task: str, image_size: int) -> ImageSet:
+def _task_train(source: str, task: str, image_size: int, skip_bad_images: bool = False) -> ImageSet:
     """The images a final run trains on (train800val200): what the paper measures FID on."""
     from vptlab.data.sources import load_task
 
-    data = load_task(source, task, stage="final", image_size=image_size)
+    data = load_task(source, task, stage="final", image_size=image_size, skip_bad_images=skip_bad_images)
     return data.train
 
 
-def _image_files(root: Path) -> list[Path]:
-    files = [
-        Path(dirpath) / name
-        for dirpath, _, names in os.walk(root, followlinks=True)
-        for name in names
-        if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
-    ]
-    return sorted(files)
+def folder_image_list(root: Path) -> tuple[ImageList, list[str]]:
+    """The images of a folder in the order every command reads them, and the files not used (``path: reason``).
 
-
-def read_image_folder(root: Path, image_size: int) -> ImageSet:
-    """Every image under ``root`` as RGB, resized to ``image_size`` squared (bilinear), in sorted path order.
-
-    The manifest covers relative paths, sizes and modification times, so cached statistics follow the files.
+    A folder with its own split (``train.txt``...) gives its train, val and test lists; class sub-folders give
+    the scan training splits from (:func:`vptlab.data.folders.scan_class_folders`); any other folder gives every
+    image under it (:func:`vptlab.data.scan.walk_images`).
     """
-    files = _image_files(root)
-    if len(files) < 2:
+    from vptlab.data.folders import read_folder, scan_class_folders
+    from vptlab.data.scan import walk_images
+
+    if (root / "train.txt").is_file():
+        folder = read_folder(root)
+        return ImageList.concat(list(folder.splits.values()), root.name), list(folder.dropped)
+    if any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir()):
+        lst, _, dropped = scan_class_folders(root)
+        return lst, dropped
+    rels, dropped = walk_images(root, root)
+    files = tuple(str(root / rel) for rel in rels)
+    return ImageList(files, tuple(rels), np.zeros(len(rels), np.int64), files, root.name), dropped
+
+
+def read_image_folder(root: Path, image_size: int, *, skip_bad_images: bool = False) -> ImageSet:
+    """Every image of ``root`` (:func:`folder_image_list`) as RGB, resized to ``image_size`` squared (bilinear).
+
+    Decoded by the same reader and cache as training; files not used are named on the console.  The manifest
+    covers the files' paths, sizes and modification times, so cached statistics follow the files.
+    """
+    from vptlab.data import cache, notices
+
+    lst, dropped = folder_image_list(root)
+    if len(lst) < 2:
         raise UserError(
-            f"{root}: found {len(files)} images ({', '.join(IMAGE_EXTENSIONS)}); FID needs at least 2"
+            f"{root}: found {len(lst)} images ({', '.join(IMAGE_EXTENSIONS)}); FID needs at least 2"
+            + (f"; {len(dropped)} other files, e.g. {dropped[0]}" if dropped else "")
         )
-    images = np.empty((len(files), image_size, image_size, 3), dtype=np.uint8)
-    members = []
-    for i, path in enumerate(files):
-        images[i] = _decode(path, image_size)
-        stat = path.stat()
-        members.append(f"{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}|{image_size}")
-    labels = np.zeros(len(files), dtype=np.int64)
-    return ImageSet(images, labels, manifest_of(members, labels), f"{root} ({len(files)} images)")
-
-
-def _decode(path: Path, image_size: int) -> np.ndarray:
-    try:
-        with Image.open(path) as img:
-            rgb = img.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR)
-            return np.asarray(rgb, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as err:
-        raise UserError(f"{path}: not a readable image ({err})") from err
+    decoded = cache.load_image_list(lst, image_size, "bilinear", skip_bad_images=skip_bad_images)
+    notices.announce(f"files in {root} not used", dropped + decoded.skipped)
+    identity = stable_hash([cache.file_list_key(lst, image_size, "bilinear"), decoded.imageset.manifest])
+    count = len(decoded.imageset)
+    return dataclasses.replace(decoded.imageset, manifest=identity, description=f"{root} ({count} images)")

@@ -2,9 +2,10 @@
 
 Task disparity is the task's objective: ``classification`` tasks are close to the pretraining objective (low),
 ``structured`` tasks (counting, distance, orientation...) far from it (high).  Data disparity is the task's FID
-to the pretraining data: *high* when it exceeds a threshold, by default the median FID over the tasks analysed
-(so "high" means "more different from the pretraining data than the typical task of this study"; a FID equal to
-the median counts as low).  The paper's claim: VPT wins in three quadrants (high task disparity; or low task
+to the pretraining data: *high* when it exceeds a threshold set by the rule of :mod:`vptlab.analysis.fid_threshold`
+(given; else the median over >= 5 tasks analysed, so "high" means "more different from the pretraining data than
+the typical task of this study"; else a reference set's median; else undetermined; a FID equal to the threshold
+counts as low).  The paper's claim: VPT wins in three quadrants (high task disparity; or low task
 disparity with low FID), FT in the fourth (classification far from the pretraining data).
 """
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vptlab.analysis.fid_threshold import FIDThreshold, fid_threshold
 from vptlab.analysis.results import GROUP_ORDER, Comparison, task_rank
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: the advisor needs only the rule
@@ -25,7 +27,12 @@ LEVELS = ("low", "high")
 
 
 def paper_expectation(objective: str, fid_level: str) -> str:
-    """The winner the paper's rule predicts: FT only for classification far from the pretraining data."""
+    """The winner the paper's rule predicts: FT only for classification far from the pretraining data.
+
+    Structured objectives get VPT at any FID; classification with an undetermined FID level gets "undetermined".
+    """
+    if fid_level == "undetermined" and DISPARITY.get(objective, "low") == "low":
+        return "undetermined"
     return "FT" if DISPARITY.get(objective, "low") == "low" and fid_level == "high" else "VPT"
 
 
@@ -57,24 +64,26 @@ class TaskQuadrant:
     def agrees(self) -> bool | None:
         """Whether the winner is the one the paper's rule predicts (None for a tie)."""
         winner = self.comparison.winner
-        return None if winner == "tie" else winner == self.expected
-
-
-def fid_threshold(fids: list[float], threshold: float | None = None) -> float:
-    """The FID threshold between low and high: ``threshold`` if given, else the median of ``fids``."""
-    if threshold is not None:
-        return float(threshold)
-    return float(np.median(fids)) if fids else float("nan")
+        return None if winner == "tie" or self.expected == "undetermined" else winner == self.expected
 
 
 def assign_quadrants(
-    comparisons: list[Comparison], fids: dict[str, float], threshold: float | None = None
+    comparisons: list[Comparison],
+    fids: dict[str, float],
+    threshold: float | None = None,
+    *,
+    rule: FIDThreshold | None = None,
 ) -> tuple[list[TaskQuadrant], float]:
-    """Place every compared task that has an FID; returns the placements and the threshold used."""
+    """Place every compared task that has an FID; returns the placements and the threshold used (NaN when
+    undetermined: the levels are then "undetermined").  The threshold follows the shared rule
+    (:mod:`vptlab.analysis.fid_threshold`) unless ``rule`` is given."""
     known = [c for c in comparisons if c.task in fids and np.isfinite(fids[c.task])]
-    cut = fid_threshold([fids[c.task] for c in known], threshold)
-    placed = [TaskQuadrant(c, float(fids[c.task]), "high" if fids[c.task] > cut else "low") for c in known]
-    return placed, cut
+    if rule is None:
+        rule = fid_threshold(
+            {c.task: fids[c.task] for c in known}, given=threshold, what="{n} compared tasks"
+        )
+    placed = [TaskQuadrant(c, float(fids[c.task]), rule.level(fids[c.task])) for c in known]
+    return placed, rule.value if rule.determined else float("nan")
 
 
 def wins_table(placed: list[TaskQuadrant]) -> dict[tuple[str, str], dict[str, int]]:
@@ -83,6 +92,8 @@ def wins_table(placed: list[TaskQuadrant]) -> dict[tuple[str, str], dict[str, in
         (d, f): {"VPT": 0, "FT": 0, "tie": 0, "VPT clear": 0, "FT clear": 0} for d in LEVELS for f in LEVELS
     }
     for q in placed:
+        if q.fid_level not in LEVELS:
+            continue
         cell = table[(q.disparity, q.fid_level)]
         cell[q.comparison.winner] += 1
         if q.comparison.clear and q.comparison.winner != "tie":
@@ -130,8 +141,8 @@ def quadrant_rows_markdown(placed: list[TaskQuadrant]) -> str:
         p = f"{c.welch_p:.3f}" if c.welch_p is not None else "n/a"
         agrees = {True: "agrees", False: "disagrees", None: "tie"}[q.agrees]
         lines.append(
-            f"| {c.task} | {c.group} | {c.objective} | {q.fid:.1f} | {q.quadrant} | {c.ft.mean:.1f} ± {c.ft.std:.1f}"
-            f" | {c.vpt.mean:.1f} ± {c.vpt.std:.1f} | {c.gap:+.1f} | {clear} | {p} | {c.winner} | {q.expected} ({agrees}) |"
+            f"| {c.task} | {c.group} | {c.objective} | {q.fid:.1f} | {q.quadrant} | {c.ft.shown}"
+            f" | {c.vpt.shown} | {c.gap:+.1f} | {clear} | {p} | {c.winner} | {q.expected} ({agrees}) |"
         )
     return "\n".join(lines)
 
@@ -162,7 +173,8 @@ def figure3(placed: list[TaskQuadrant], threshold: float, title: str = "") -> Fi
             linewidth=0.6,
             hatch="///" if q.disparity == "high" else None,
         )
-    ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8)
+    if np.isfinite(threshold):
+        ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8)
     ax.set_xticks(xs, [q.task for q in ordered], rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("FID to pretraining data")
     for name, start, end in group_spans:
@@ -196,5 +208,13 @@ def _legend_handles(threshold: float) -> list:
         Patch(facecolor=WINNER_COLORS["FT"], edgecolor="black", label="FT wins"),
         Patch(facecolor="white", edgecolor="black", label="classification (low task disparity)"),
         Patch(facecolor="white", edgecolor="black", hatch="///", label="structured (high task disparity)"),
-        Line2D([0], [0], color="black", linestyle="--", label=f"FID threshold {threshold:.1f}"),
+        Line2D(
+            [0],
+            [0],
+            color="black",
+            linestyle="--",
+            label=f"FID threshold {threshold:.1f}"
+            if np.isfinite(threshold)
+            else "FID threshold undetermined",
+        ),
     ]

@@ -76,9 +76,18 @@ class Cell:
         return float(np.mean(self.values)) if self.values else math.nan
 
     @property
+    def shown(self) -> str:
+        """``mean ± std`` as the report prints it; one seed has no spread: ``mean ± n/a``."""
+        return mean_std(self.mean, self.std, self.n)
+
+    @property
     def std(self) -> float:
         """Sample standard deviation over seeds (0 for one seed)."""
-        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
+        return self.std_with(1)
+
+    def std_with(self, ddof: int) -> float:
+        """Standard deviation over seeds with ``ddof`` (1: sample std; 0: ``np.std``, as the seed paper reports)."""
+        return float(np.std(self.values, ddof=ddof)) if self.n > ddof and self.n > 1 else 0.0
 
     @property
     def tuned_percent(self) -> float:
@@ -226,7 +235,7 @@ def _cell_order(cell: Cell | NoResult) -> tuple:
 def regime_order(regime: str) -> tuple:
     """standard first, then k-shot by K, then data sizes by N."""
     kind, _, arg = regime.partition(":")
-    rank = {"standard": 0, "kshot": 1, "size": 2}.get(kind, 3)
+    rank = {"standard": 0, "kshot": 1, "fewshot": 1.5, "size": 2}.get(kind, 3)
     return (rank, int(arg) if arg.isdigit() else 0, regime)
 
 
@@ -301,3 +310,10 @@ def compare(cells: list[Cell], regime: str = "standard", vpt_method: str | None 
     by_key = {(c.method, c.task): c for c in cells if c.regime == regime}
     tasks = [c.task for c in cells if c.regime == regime and c.method == FT]
     return [Comparison(by_key[(FT, t)], by_key[(vpt_method, t)]) for t in tasks if (vpt_method, t) in by_key]
+
+
+def mean_std(mean: float, std: float | None, n: int) -> str:
+    """``71.2 ± 0.4``; with fewer than two seeds there is no sample std: ``71.2 ± n/a`` (never ``± 0.0``)."""
+    if std is None or n < 2:
+        return f"{mean:.1f} ± n/a"
+    return f"{mean:.1f} ± {std:.1f}"

@@ -604,7 +604,7 @@ def _safe_key(key: str) -> str:
 def _study_extractor(study: Path, device: str):
     """The study backbone's pre-logit features (its first final run's backbone and checkpoint)."""
     from vptlab.analysis.advisor import load_study_results
-    from vptlab.analysis.features import BackboneFeatures
+    from vptlab.analysis.fid_features import BackboneFeatures
 
     for r in load_study_results(study):
         cfg = r.get("config") or {}
@@ -703,8 +703,8 @@ def _epoch_lines(run_dir: Path) -> list[dict]:
 def _add_features(rows, results, device, extractor, pretrain, known=(), save=None) -> None:
     """FID (per task, final training set) and the transferability scores (per task and regime), timed."""
     from vptlab._progress import progress
-    from vptlab.analysis.features import BackboneFeatures
     from vptlab.analysis.fid import fid_from_stats, stats_from_features
+    from vptlab.analysis.fid_features import BackboneFeatures
     from vptlab.analysis.task_fid import pretraining_stats
     from vptlab.analysis.transfer import all_scores
     from vptlab.data import load_task

@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from vptlab.analysis.features import BackboneFeatures, InceptionFeatures, extractor_image_size
 from vptlab.analysis.fid import FIDStats, fid_from_stats, image_set_stats, load_stats, set_stats
+from vptlab.analysis.fid_features import BackboneFeatures, InceptionFeatures, extractor_image_size
 from vptlab.data.base import ImageSet
 from vptlab.errors import UserError
 
@@ -47,11 +47,12 @@ def check_pretraining(backbone: str, stats_file: str | Path | None) -> None:
         )
 
 
-def task_train_images(source: str, task: str, image_size: int) -> ImageSet:
+def task_train_images(source: str, task: str, image_size: int, skip_bad_images: bool = False) -> ImageSet:
     """The images a final run of ``task`` trains on, decoded at ``image_size``."""
     from vptlab.data import load_task
 
-    return load_task(source, task, stage="final", image_size=image_size).train
+    data = load_task(source, task, stage="final", image_size=image_size, skip_bad_images=skip_bad_images)
+    return data.train
 
 
 @dataclass(frozen=True)

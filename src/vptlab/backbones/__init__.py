@@ -17,6 +17,7 @@ _EXPORTS = {
     "VisualPrompts": "vptlab.backbones.prompts",
     "attach_prompts": "vptlab.backbones.prompts",
     "get_prompts": "vptlab.backbones.prompts",
+    "detach_prompts": "vptlab.backbones.prompts",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,9 +1,12 @@
-"""Loading local checkpoint files into a timm VisionTransformer.
+"""Loading local checkpoint files into a timm backbone (ViT, Swin, ResNet, ConvNeXt).
 
 Three formats: Google's ``.npz`` (the ``ViT-B_16.npz`` layout of google-research/vision_transformer, which the
 reference code loads), ``.safetensors``, and ``.pth``/``.pt`` (loaded with ``weights_only=True``: a checkpoint is
-data, never code).  Every tensor's shape is checked before anything is copied; the first mismatch is named.
-The checkpoint's classifier (``head``, ``pre_logits``) is never loaded: each task gets a fresh head.
+data, never code).  Inside a ``.pth``/``.safetensors`` the layout is recognised (MAE, MoCo v3, DINO, DINOv2,
+DeiT, CLIP, Swin, ConvNeXt, timm: :mod:`vptlab.backbones.layouts`).  Every tensor's shape is checked before
+anything is copied; the first mismatch is named.  The checkpoint's classifier is never loaded: each task gets a
+fresh head.  :func:`load_checkpoint` returns a :class:`LoadReport` (layout, tensors loaded, missing, dropped),
+also kept on the model and recorded in each run's ``result.json``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import math
 import pickle
 import warnings
 import zipfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +27,62 @@ from timm.models.vision_transformer import VisionTransformer
 
 from vptlab.errors import UserError
 
-_SKIPPED_PREFIXES = ("head.", "pre_logits.", "fc_norm.", "head_drop.")
+_SKIPPED_PREFIXES = ("pre_logits.", "head_drop.")  # besides the model's own classifier
+_OPTIONAL_PREFIXES = (
+    "fc_norm.",
+)  # a pooled head's norm: kept at its init when the file has none (MAE pretrain)
 _WRAPPER_KEYS = ("state_dict", "model", "model_state", "module")
 _NAME_PREFIXES = ("module.", "model.", "backbone.", "encoder.")
+REPORT_ATTR = "vptlab_checkpoint"
 
 
-def load_checkpoint(model: VisionTransformer, path: str | Path) -> None:
+@dataclass
+class LoadReport:
+    """What a checkpoint gave the model: its layout, how many tensors loaded, which were missing or dropped."""
+
+    source: str
+    layout: str
+    loaded: int
+    missing: list[str] = field(default_factory=list)  # model tensors the file lacks (kept at their init)
+    unexpected: list[str] = field(default_factory=list)  # file tensors that are not part of the backbone
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        parts = [f"{self.source}: {self.layout} layout, {self.loaded} tensors loaded"]
+        if self.missing:
+            parts.append(f"missing (kept at init): {', '.join(self.missing)}")
+        if self.unexpected:
+            more = f" (+{len(self.unexpected) - 5} more)" if len(self.unexpected) > 5 else ""
+            parts.append(f"not loaded: {', '.join(self.unexpected[:5])}{more}")
+        return "; ".join(parts + self.notes)
+
+
+def load_checkpoint(model: torch.nn.Module, path: str | Path) -> LoadReport:
     """Load a local checkpoint into ``model`` (in place), resampling position embeddings if the grid differs."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path}: no such file")
-    state = read_state_dict(path, model)
-    apply_state_dict(model, state, source=str(path))
+    converted = read_converted(path, model)
+    report = apply_state_dict(
+        model, converted.state, source=str(path), layout=converted.layout, dropped=converted.dropped
+    )
+    report.notes.extend(converted.notes)
+    setattr(model, REPORT_ATTR, report.as_dict())
+    return report
 
 
-def read_state_dict(path: Path, model: VisionTransformer | None = None) -> dict[str, torch.Tensor]:
+def read_state_dict(path: Path, model: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
     """A timm-named state dict from any supported file."""
+    return read_converted(path, model).state
+
+
+def read_converted(path: Path, model: torch.nn.Module | None = None):
+    """The file's tensors in timm names, with its recognised layout (:class:`vptlab.backbones.layouts.Converted`)."""
+    from vptlab.backbones.layouts import Converted, convert
+
     suffix = path.suffix.lower()
     try:
         if suffix == ".npz":
@@ -47,13 +91,19 @@ def read_state_dict(path: Path, model: VisionTransformer | None = None) -> dict[
                     f"checkpoint {path}: not a .npz archive; is it truncated or of another format?"
                 )
             with np.load(path, allow_pickle=False) as npz:
-                return npz_to_timm({k: npz[k] for k in npz.files}, source=str(path))
+                return Converted(npz_to_timm({k: npz[k] for k in npz.files}, source=str(path)), "npz")
         if suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            return _strip_names(load_file(str(path)))
-        if suffix in (".pth", ".pt", ".bin"):
-            return _strip_names(_unwrap(load_torch_weights(path), path))
+            raw = load_file(str(path))
+        elif suffix in (".pth", ".pt", ".bin", ".tar"):
+            raw = load_torch_weights(path)
+        else:
+            raw = None
+        if raw is not None:
+            if model is None:
+                return Converted(_strip_names(_unwrap(raw, path)), "timm")
+            return convert(raw, model, str(path))
     except UserError:
         raise
     except _READ_ERRORS as err:
@@ -89,11 +139,45 @@ def _unreadable(what: str, path: Path, err: BaseException) -> UserError:
     )
 
 
-def apply_state_dict(model: VisionTransformer, state: dict[str, torch.Tensor], source: str) -> None:
-    """Copy ``state`` into ``model`` after checking every name and shape (head excluded)."""
-    own = {k: v for k, v in model.state_dict().items() if not k.startswith(_SKIPPED_PREFIXES)}
-    state = {k: v for k, v in state.items() if not k.startswith(_SKIPPED_PREFIXES)}
-    if _needs_resampling(state.get("pos_embed"), own.get("pos_embed")):
+def apply_state_dict(
+    model: torch.nn.Module,
+    state: dict[str, torch.Tensor],
+    source: str,
+    layout: str = "timm",
+    dropped: list[str] | tuple[str, ...] = (),
+) -> LoadReport:
+    """Copy ``state`` into ``model`` after checking every name and shape (classifier excluded)."""
+    from vptlab.backbones.create import classifier_name
+
+    skip = (*_SKIPPED_PREFIXES, classifier_name(model) + ".")
+    if isinstance(model, VisionTransformer):
+        skip = (*skip, "head.")
+    own = {k: v for k, v in model.state_dict().items() if not k.startswith(skip)}
+    unexpected = sorted(dropped) + sorted(k for k in state if k.startswith(skip))
+    state = {k: v for k, v in state.items() if not k.startswith(skip)}
+    missing = sorted(k for k in own if k.startswith(_OPTIONAL_PREFIXES) and k not in state)
+    own = {k: v for k, v in own.items() if k not in missing}
+    notes = []
+    pooled_norm = sorted(k for k in state if k.startswith(_OPTIONAL_PREFIXES) and k not in own)
+    if pooled_norm:  # fine-tuned with a pooled head (MAE): this model pools another way
+        unexpected += pooled_norm
+        state = {k: v for k, v in state.items() if k not in pooled_norm}
+        notes.append(
+            "the file's fc_norm is not used: this model's head has none (global_pool=avg would use it)"
+        )
+    if (
+        isinstance(model, VisionTransformer)
+        and "norm.weight" not in own
+        and not isinstance(model.fc_norm, torch.nn.Identity)
+    ):
+        final = sorted(k for k in state if k.startswith("norm."))
+        if final:  # a pooled head replaces the final norm (MAE fine-tuning drops the pretrained one likewise)
+            unexpected += final
+            state = {k: v for k, v in state.items() if k not in final}
+            notes.append("the file's final norm is not used: this model pools with fc_norm instead")
+    if isinstance(model, VisionTransformer) and _needs_resampling(
+        state.get("pos_embed"), own.get("pos_embed")
+    ):
         state["pos_embed"] = _resample_pos_embed(model, state["pos_embed"], source)
     for name, tensor in own.items():
         if name not in state:
@@ -115,6 +199,7 @@ def apply_state_dict(model: VisionTransformer, state: dict[str, torch.Tensor], s
             f"({len(extra)} unexpected tensors; is it a different architecture?)"
         )
     model.load_state_dict({**model.state_dict(), **{k: v.to(own[k].dtype) for k, v in state.items()}})
+    return LoadReport(source, layout, len(state), missing, unexpected, notes)
 
 
 def _needs_resampling(theirs: torch.Tensor | None, ours: torch.Tensor | None) -> bool:

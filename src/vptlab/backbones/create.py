@@ -1,4 +1,10 @@
-"""Creating a backbone: any timm ViT by name, the bundled ``vptlab-tiny``, or a local checkpoint file."""
+"""Creating a backbone: a timm ViT, Swin or ConvNet by name, the bundled ``vptlab-tiny``, or a local checkpoint.
+
+Every backbone keeps its own head design (timm's ``global_pool`` and ``fc_norm`` for it: CLS token for a
+classic ViT, average pooling + ``fc_norm`` for MAE fine-tuning, ...) unless the run asks for another through
+the backbone's arguments (``--backbone-arg global_pool=avg``, ``[backbone.kwargs]``); :func:`describe_backbone`
+says which was used, and every run records it in ``result.json`` (``backbone``).
+"""
 
 from __future__ import annotations
 
@@ -37,8 +43,8 @@ def create_backbone(
     checkpoint: str | Path | None = None,
     dropout: float = 0.0,
     **timm_kwargs: Any,
-) -> VisionTransformer:
-    """A timm VisionTransformer with a fresh ``num_classes`` head on the CLS token.
+) -> torch.nn.Module:
+    """A timm backbone (ViT, Swin, ResNet, ConvNeXt) with a fresh ``num_classes`` head of its own design.
 
     ``name`` is a timm model name (``vit_base_patch16_224.augreg_in21k``) or ``vptlab-tiny``.  Weights come from
     ``checkpoint`` (a local ``.npz``/``.safetensors``/``.pth``) if given, else from the model hub (timm) or the
@@ -46,8 +52,15 @@ def create_backbone(
     as in the reference ViT (0.1 under full fine-tuning); attention and attention-output dropout stay 0.  ``timm_kwargs`` override
     the architecture (e.g. ``depth=2`` for tests).
     """
-    kwargs = dict(timm_kwargs, num_classes=num_classes, pos_drop_rate=dropout, proj_drop_rate=dropout)
-    if image_size is not None:
+    kwargs = dict(timm_kwargs, num_classes=num_classes)
+    guess = family_of_name(name)
+    if dropout > 0:
+        if guess == "convnet":
+            raise UserError(f"backbone_dropout applies to transformer backbones; {name!r} is a ConvNet")
+        kwargs["proj_drop_rate"] = dropout
+        if guess != "swin":
+            kwargs["pos_drop_rate"] = dropout
+    if image_size is not None and guess != "convnet":
         kwargs["img_size"] = image_size
     with _architecture_errors(name, timm_kwargs):
         if name == TINY_NAME:
@@ -57,19 +70,94 @@ def create_backbone(
             model = _create_timm(name, pretrained=pretrained and checkpoint is None, **kwargs)
     if name == TINY_NAME and pretrained and checkpoint is None:
         checkpoint = _bundled_tiny_weights()
-    _require_class_token(model, name)
+    _require_supported(model, name)
     _attention_output_dropout_off(model)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
-    model.reset_classifier(num_classes, global_pool="token")
+    model.reset_classifier(num_classes)  # the backbone's own pooling, unless global_pool was asked for
     return model
 
 
-def _attention_output_dropout_off(model: VisionTransformer) -> None:
+FAMILIES = ("vit", "vit-registers", "swin", "convnet")
+FAMILY_HELP = {
+    "vit": "timm VisionTransformer (class token or average pooling, CLIP-style pre-norm, DeiT, MAE, DINO)",
+    "vit-registers": "timm VisionTransformer with register tokens (DINOv2-reg)",
+    "swin": "timm SwinTransformer (hierarchical, windowed attention)",
+    "convnet": "timm ResNet / ConvNeXt",
+}
+
+
+def backbone_family(model: torch.nn.Module) -> str:
+    """``vit``, ``vit-registers``, ``swin`` or ``convnet``: what decides which methods apply."""
+    from timm.models.convnext import ConvNeXt
+    from timm.models.resnet import ResNet
+    from timm.models.swin_transformer import SwinTransformer
+
+    if isinstance(model, VisionTransformer):
+        return "vit-registers" if getattr(model, "num_reg_tokens", 0) else "vit"
+    if isinstance(model, SwinTransformer):
+        return "swin"
+    if isinstance(model, (ResNet, ConvNeXt)):
+        return "convnet"
+    raise UserError(f"backbone {type(model).__name__} is not supported (ViT, Swin, ResNet, ConvNeXt)")
+
+
+def family_of_name(name: str) -> str | None:
+    """The family of a backbone name, known without building it (None for a name timm does not know)."""
+    if name == TINY_NAME:
+        return "vit"
+    arch = name.split(".")[0]
+    if not timm.is_model(arch):
+        return None
+    module = timm.models.model_entrypoint(arch).__module__.rsplit(".", 1)[-1]
+    if module in ("swin_transformer",):
+        return "swin"
+    if module in ("resnet", "convnext"):
+        return "convnet"
+    if module == "vision_transformer":
+        return "vit-registers" if "_reg" in arch else "vit"
+    return None
+
+
+def describe_backbone(model: torch.nn.Module) -> dict[str, Any]:
+    """The backbone's family and head design, as recorded in ``result.json``."""
+    family = backbone_family(model)
+    out: dict[str, Any] = {"family": family, "class": type(model).__name__}
+    if isinstance(model, VisionTransformer):
+        prompts = getattr(model, "vpt", None)
+        prefix = getattr(prompts, "num_prefix", model.num_prefix_tokens)
+        out.update(global_pool=model.global_pool, fc_norm=not isinstance(model.fc_norm, torch.nn.Identity),
+                   class_token=model.cls_token is not None, register_tokens=int(model.num_reg_tokens),
+                   prefix_tokens=int(prefix), pre_norm=not isinstance(model.norm_pre, torch.nn.Identity))  # fmt: skip
+    else:
+        head = getattr(model, "head", None)
+        pool = getattr(getattr(head, "global_pool", None), "pool_type", None)
+        out["global_pool"] = pool if pool is not None else getattr(model, "global_pool", "avg")
+        if not isinstance(out["global_pool"], str):
+            out["global_pool"] = "avg"
+    report = getattr(model, "vptlab_checkpoint", None)  # set by load_checkpoint
+    if report is not None:
+        out["checkpoint"] = report
+    return out
+
+
+def classifier_name(model: torch.nn.Module) -> str:
+    """The qualified name of the model's classifier module (``head``, ``head.fc``, ``fc``)."""
+    target = model.get_classifier()
+    return next(n for n, m in model.named_modules() if m is target)
+
+
+def set_classifier(model: torch.nn.Module, name: str, module: torch.nn.Module) -> None:
+    """Put ``module`` where the classifier ``name`` sits (``head.fc`` inside Swin's head, ...)."""
+    parent, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, module)
+
+
+def _attention_output_dropout_off(model: torch.nn.Module) -> None:
     """timm's ``proj_drop_rate`` also drops the attention output; the reference ViT's attention dropout is 0."""
-    for block in model.blocks:
-        drop = getattr(block.attn, "proj_drop", None)
-        if isinstance(drop, torch.nn.Dropout):
+    for name, module in model.named_modules():
+        drop = getattr(module, "proj_drop", None)
+        if name.endswith("attn") and isinstance(drop, torch.nn.Dropout):
             drop.p = 0.0
 
 
@@ -87,9 +175,10 @@ def backbone_normalization(model: torch.nn.Module) -> tuple[tuple[float, ...], t
     return tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
 
 
-def _create_timm(name: str, pretrained: bool, **kwargs: Any) -> VisionTransformer:
+def _create_timm(name: str, pretrained: bool, **kwargs: Any) -> torch.nn.Module:
     if not _known_timm(name):
-        close = difflib.get_close_matches(name, timm.list_models("*vit*") + [TINY_NAME], n=3)
+        names = timm.list_models("*vit*") + timm.list_models("swin*") + timm.list_models("convnext*")
+        close = difflib.get_close_matches(name, names + [TINY_NAME], n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models('vit*')"
         raise UserError(f"unknown backbone {name!r}{hint}")
     if not pretrained:
@@ -123,16 +212,14 @@ def _known_timm(name: str) -> bool:
     return timm.is_model(arch)
 
 
-def _require_class_token(model: torch.nn.Module, name: str) -> None:
-    if not isinstance(model, VisionTransformer):
+def _require_supported(model: torch.nn.Module, name: str) -> None:
+    try:
+        backbone_family(model)
+    except UserError:
         raise UserError(
-            f"backbone {name!r} is a {type(model).__name__}; vptlab needs a timm VisionTransformer"
-        )
-    if model.cls_token is None:
-        raise UserError(
-            f"backbone {name!r} has no class token; VPT inserts prompts after [CLS] and classifies "
-            "from it (use a ViT, DeiT or AugReg model with a class token)"
-        )
+            f"backbone {name!r} is a {type(model).__name__}; vptlab supports timm VisionTransformer, "
+            "SwinTransformer, ResNet and ConvNeXt"
+        ) from None
 
 
 @cache

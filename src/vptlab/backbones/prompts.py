@@ -1,17 +1,22 @@
 """Visual prompts on timm's VisionTransformer, inserted at one hook: the input of each transformer block.
 
-Following the reference VPT code (KMnP/vpt, shared by VPT-or-FT):
+Following the reference VPT code (KMnP/vpt, shared by VPT-or-FT), generalised to timm's prefix tokens:
 
-- prompt tokens go right after the class token, ``[CLS, P_1..P_n, patches]``, with no position embedding
-  (they are inserted after timm's ``_pos_embed``, i.e. at the input of block 0);
+- prompt tokens go right after *all* prefix tokens (the class token and any register tokens),
+  ``[CLS, REG_1..REG_r, P_1..P_n, patches]``, with no position embedding (they are inserted after timm's
+  ``_pos_embed``, i.e. at the input of block 0); on a class-token ViT this is the reference's ``[CLS, P, patches]``;
+- while prompts are attached, the model's ``num_prefix_tokens`` counts them too (restored by
+  :func:`detach_prompts`), so timm's own pooling (``token``; ``avg`` over patches only; ``map``), ``forward_head``
+  and ``forward_intermediates`` see prompts as prefix tokens, never as patches;
 - shallow: one prompt set ``(n, D)`` inserted before block 0 and carried through all layers;
 - deep: before every later block ``i`` the prompt slice of the hidden states is *replaced* by a fresh ``P_i``
   (the previous block's prompt outputs are discarded); ``L * n * D`` parameters;
 - init uniform in ``[-v, v]`` with ``v = sqrt(6 / (3 * patch_h * patch_w + D))`` (0.0625 for ViT-B/16);
 - prompt dropout where prompts are inserted (a fresh mask per sample).
 
-timm's ``forward`` is untouched: a forward pre-hook on each block rewrites that block's input.  Pooling stays on
-the CLS token (``global_pool="token"``), so the head is final norm -> CLS -> linear.
+timm's ``forward`` is untouched: a forward pre-hook on each block rewrites that block's input.  The head is the
+backbone's own (``global_pool``, ``fc_norm``) unless the run asks for another (:mod:`vptlab.backbones.create`).
+Swin's prompts live in :mod:`vptlab.backbones.swin_prompts`; :func:`attach_prompts` picks by model type.
 """
 
 from __future__ import annotations
@@ -38,9 +43,13 @@ class VisualPrompts(nn.Module):
         patch_size: tuple[int, int],
         deep: bool,
         dropout: float = 0.0,
+        num_prefix: int = 1,
     ) -> None:
         super().__init__()
         self.num_tokens = num_tokens
+        self.num_prefix = (
+            num_prefix  # the backbone's own prefix tokens (CLS + registers), prompts not counted
+        )
         self.deep = deep
         bound = math.sqrt(6.0 / float(3 * patch_size[0] * patch_size[1] + embed_dim))
         self.init_bound = bound
@@ -54,13 +63,14 @@ class VisualPrompts(nn.Module):
         return self.dropout(self.prompts[layer].unsqueeze(0).expand(batch, -1, -1))
 
     def insert(self, x: torch.Tensor) -> torch.Tensor:
-        """Block 0's input: ``[CLS, patches]`` -> ``[CLS, P_0, patches]``."""
-        return torch.cat([x[:, :1], self.tokens(0, x.shape[0]).to(x.dtype), x[:, 1:]], dim=1)
+        """Block 0's input: ``[prefix, patches]`` -> ``[prefix, P_0, patches]``."""
+        k = self.num_prefix
+        return torch.cat([x[:, :k], self.tokens(0, x.shape[0]).to(x.dtype), x[:, k:]], dim=1)
 
     def replace(self, x: torch.Tensor, layer: int) -> torch.Tensor:
         """Block ``layer``'s input (deep): the previous prompt outputs are replaced by ``P_layer``."""
-        n = self.num_tokens
-        return torch.cat([x[:, :1], self.tokens(layer, x.shape[0]).to(x.dtype), x[:, 1 + n :]], dim=1)
+        k, n = self.num_prefix, self.num_tokens
+        return torch.cat([x[:, :k], self.tokens(layer, x.shape[0]).to(x.dtype), x[:, k + n :]], dim=1)
 
     def register(self, blocks: nn.Sequential) -> None:
         self.remove_hooks()
@@ -82,18 +92,31 @@ class VisualPrompts(nn.Module):
         return hook
 
 
-def attach_prompts(
-    model: VisionTransformer, num_tokens: int, deep: bool, dropout: float = 0.0
-) -> VisualPrompts:
-    """Add prompts to ``model`` (as ``model.vpt``, so they are in its state dict) and register the hooks."""
-    if not isinstance(model, VisionTransformer) or getattr(model, "cls_token", None) is None:
-        raise UserError(
-            f"visual prompts need a timm VisionTransformer with a class token, got {type(model).__name__}"
-        )
+def attach_prompts(model: nn.Module, num_tokens: int, deep: bool, dropout: float = 0.0) -> nn.Module:
+    """Add prompts to ``model`` (as ``model.vpt``, so they are in its state dict) and register the hooks.
+
+    A timm ``VisionTransformer`` (with or without class token, with register tokens) gets token prompts after
+    its prefix tokens; a timm ``SwinTransformer`` gets the reference's prompted Swin
+    (:mod:`vptlab.backbones.swin_prompts`).  Anything else is refused with one line.
+    """
+    from timm.models.swin_transformer import SwinTransformer
+
     if get_prompts(model) is not None:
         raise ValueError("this model already has prompts")
     if num_tokens < 1:
         raise UserError(f"prompt_length must be >= 1, got {num_tokens}")
+    if isinstance(model, SwinTransformer):
+        from vptlab.backbones.swin_prompts import attach_swin_prompts
+
+        return attach_swin_prompts(model, num_tokens, deep=deep, dropout=dropout)
+    if not isinstance(model, VisionTransformer):
+        raise UserError(
+            f"visual prompts need a timm VisionTransformer or SwinTransformer, got {type(model).__name__}"
+        )
+    if getattr(model.patch_embed, "dynamic_img_size", False) or getattr(model, "dynamic_img_size", False):
+        raise UserError(
+            "visual prompts need a fixed image size; build the backbone with dynamic_img_size=False"
+        )
     prompts = VisualPrompts(
         num_tokens,
         model.embed_dim,
@@ -101,14 +124,31 @@ def attach_prompts(
         tuple(model.patch_embed.patch_size),
         deep=deep,
         dropout=dropout,
+        num_prefix=int(model.num_prefix_tokens),
     )
-    prompts.to(model.cls_token.device)
+    prompts.to(model.patch_embed.proj.weight.device)
     setattr(model, ATTR, prompts)
+    model.num_prefix_tokens = prompts.num_prefix + num_tokens
     prompts.register(model.blocks)
     return prompts
+
+
+def detach_prompts(model: nn.Module) -> None:
+    """Remove the prompts and their hooks; ``num_prefix_tokens`` (ViT) and the forward (Swin) are restored."""
+    prompts = getattr(model, ATTR, None)
+    if prompts is None:
+        return
+    prompts.remove_hooks()
+    if isinstance(prompts, VisualPrompts):
+        model.num_prefix_tokens = prompts.num_prefix
+    else:
+        from vptlab.backbones.swin_prompts import detach_swin_prompts
+
+        detach_swin_prompts(model)
+    delattr(model, ATTR)
 
 
 def get_prompts(model: nn.Module) -> VisualPrompts | None:
     """The model's prompts, or None for a model without them."""
     prompts = getattr(model, ATTR, None)
-    return prompts if isinstance(prompts, VisualPrompts) else None
+    return prompts if isinstance(prompts, nn.Module) and hasattr(prompts, "num_tokens") else None

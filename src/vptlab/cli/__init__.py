@@ -21,11 +21,35 @@ _PATH_HINT = {
     errno.ENOTDIR: " (a file is in the path)",
 }
 # One module per command group; each defines register(subparsers) and sets `func` on its parsers.
-COMMAND_MODULES = ("train", "methods", "data", "analysis", "pretrain", "study", "demo")
+COMMAND_MODULES = ("train", "methods", "backbones", "data", "analysis", "pretrain", "study", "demo", "deploy")
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """``--help`` shows every option's default, unless its help already says it or there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" in text
+            or action.default in (None, False, argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but argument errors are one line and exit 2 (argparse's usage dump is noise in logs)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs) -> argparse.Action:
+        # argparse shows nothing for an option without help; one with a default still says what it is
+        if kwargs.get("help") is None and kwargs.get("default") not in (None, False, argparse.SUPPRESS):
+            kwargs["help"] = "(default: %(default)s)"
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message}\n")  # "vptlab: error", "vptlab study run: error"
@@ -48,6 +72,9 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vptlab.data.notices import reset
+
+    reset()  # each command names the files it leaves out, even when an earlier one in this process did
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -63,9 +90,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         sys.stderr.write(f"vptlab: error: {err.filename}: {err.strerror}{_PATH_HINT.get(err.errno, '')}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("vptlab: interrupted; finished runs are kept, rerun the command to continue\n")
-        return 130
+    except KeyboardInterrupt as err:
+        from vptlab.train.interrupt import exit_message
+
+        message, status = exit_message(err)
+        sys.stderr.write(message)
+        return status
 
 
 if __name__ == "__main__":

@@ -10,8 +10,30 @@ from vptlab._device import check_device
 from vptlab.errors import UserError
 
 SET_FORMS = (
-    "a folder of images, vtab1k:ROOT/TASK, synthetic:TASK, synthetic:upstream, or a .npz statistics file"
+    "a folder of images (folder:PATH or PATH), vtab1k:ROOT/TASK (or ROOT with --task), synthetic:TASK, "
+    "synthetic:upstream, or a .npz statistics file"
 )
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", help="the task, when a set is given as a VTAB-1k ROOT (same as ROOT/TASK)")
+    p.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="leave unreadable images out (each named on the console) instead of stopping",
+    )
+
+
+def _with_task(spec: str | None, task: str | None) -> str | None:
+    """``ROOT`` + ``--task`` as the ``vtab1k:ROOT/TASK`` form every set parser reads."""
+    if spec is None or not task:
+        return spec
+    from vptlab.data.sources import resolve_task_source
+
+    if spec.startswith("synthetic"):
+        return f"synthetic:{resolve_task_source(spec, task)[1]}"
+    source, name = resolve_task_source(spec, task)
+    return f"{source}/{name}" if source.startswith("vtab1k:") else source
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +67,7 @@ def _register_fid(sub: argparse._SubParsersAction) -> None:
         "b", nargs="?", help="second image set (omit with --save-stats to only save A's statistics)"
     )
     _feature_args(p)
+    _data_args(p)
     p.add_argument(
         "--save-stats",
         metavar="PATH.npz",
@@ -57,12 +80,13 @@ def _register_fid(sub: argparse._SubParsersAction) -> None:
 def run_fid(args: argparse.Namespace) -> int:
     """Print FID(A, B), and/or save A's statistics."""
     check_device(args.device)
-    from vptlab.analysis.features import make_extractor
     from vptlab.analysis.fid import fid_from_stats, save_stats, set_stats
+    from vptlab.analysis.fid_features import make_extractor
     from vptlab.analysis.imagesets import check_spec
 
     if args.b is None and not args.save_stats:
         raise UserError("give two image sets (A B), or one with --save-stats PATH.npz")
+    args.a = _with_task(args.a, args.task)
     for spec in (args.a, args.b):
         if spec is not None:
             check_spec(spec)
@@ -73,7 +97,7 @@ def run_fid(args: argparse.Namespace) -> int:
         inception_weights=args.inception_weights,
         device=args.device,
     )
-    stats_a = set_stats(args.a, extractor)
+    stats_a = set_stats(args.a, extractor, skip_bad_images=args.skip_bad_images)
     if args.save_stats:
         save_stats(args.save_stats, stats_a)
         print(
@@ -82,15 +106,20 @@ def run_fid(args: argparse.Namespace) -> int:
         )
     if args.b is None:
         return 0
-    stats_b = set_stats(args.b, extractor)
+    stats_b = set_stats(args.b, extractor, skip_bad_images=args.skip_bad_images)
     value = fid_from_stats(stats_a, stats_b)
     features = stats_a.features or stats_b.features or extractor.key
     counts = {"a_images": stats_a.count, "b_images": stats_b.count}
+    describe = getattr(extractor, "describe", None)  # backbone features: which backbone, which pooling
+    backbone = describe() if callable(describe) else None
     if args.json:
-        print(json.dumps({"fid": value, "features": features, "a": args.a, "b": args.b, **counts}))
+        extra = {"backbone": backbone} if backbone else {}
+        print(json.dumps({"fid": value, "features": features, "a": args.a, "b": args.b, **counts, **extra}))
     else:
         shown = 0.0 if abs(value) < 5e-5 else value  # the formula can give -1e-9 for identical sets
         print(f"FID {shown:.4f}  ({features}; A {stats_a.count} images, B {stats_b.count} images)")
+        if backbone:
+            print(f"features of backbone {backbone}")
     return 0
 
 
@@ -103,7 +132,11 @@ def _register_advise(sub: argparse._SubParsersAction) -> None:
             "synthetic:TASK) from its FID to the pretraining data, its objective and its size."
         ),
     )
-    p.add_argument("data", nargs="?", help="the data: an image folder, vtab1k:ROOT/TASK or synthetic:TASK")
+    p.add_argument(
+        "data",
+        nargs="?",
+        help="the data: an image folder (folder:PATH or PATH), vtab1k:ROOT/TASK (or ROOT --task), synthetic:TASK",
+    )
     p.add_argument(
         "--objective",
         help="classification (like the pretraining task) or structured (counting, distance, orientation...)",
@@ -133,6 +166,7 @@ def _register_advise(sub: argparse._SubParsersAction) -> None:
         "--fid-threshold", type=float, help="FID above which data counts as far from the pretraining data"
     )
     _feature_args(p)
+    _data_args(p)
     p.add_argument("--json", action="store_true", help="print the advice as JSON")
     p.set_defaults(func=run_advise)
 
@@ -147,7 +181,7 @@ def run_advise(args: argparse.Namespace) -> int:
     from vptlab.analysis.advisor import advise
 
     advice = advise(
-        args.data,
+        _with_task(args.data, args.task),
         args.objective,
         features=args.features,
         backbone=args.backbone,
@@ -160,6 +194,7 @@ def run_advise(args: argparse.Namespace) -> int:
         quick_epochs=args.quick_epochs,
         quick_dir=args.quick_dir,
         device=args.device,
+        skip_bad_images=args.skip_bad_images,
     )
     print(json.dumps(advice.to_dict(), indent=2) if args.json else advice.to_markdown())
     return 0
@@ -198,11 +233,20 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
         "--fid-csv", metavar="PATH", help="precomputed FIDs (columns task,fid) instead of computing them"
     )
     p.add_argument(
-        "--fid-threshold", type=float, help="FID threshold between low and high (default: the median)"
+        "--fid-threshold",
+        type=float,
+        help="FID threshold between low and high (default: the shared rule, see docs)",
     )
     p.add_argument("--no-attention", action="store_true", help="skip the attention maps")
     p.add_argument("--attention-images", type=int, default=4, help="images per attention figure (default 4)")
     p.add_argument("--device", default="cpu", help="torch device for FID features and attention maps")
+    p.add_argument(
+        "--ddof",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="std over seeds in the tables: 1 sample std (default); 0 np.std, as the seed paper reports",
+    )
     p.set_defaults(func=run_report)
 
 
@@ -225,6 +269,7 @@ def run_report(args: argparse.Namespace) -> int:
         attention=not args.no_attention,
         attention_images=args.attention_images,
         device=args.device,
+        ddof=args.ddof,
     )
     files = build_report(args.dir, args.out, opts)
     print(f"wrote {files.markdown} and {files.html} ({len(files.figures)} figures)")

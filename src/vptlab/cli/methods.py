@@ -17,14 +17,15 @@ def run(args: argparse.Namespace) -> int:
         lrs = ", ".join(f"{v:g}" for v in m.grid["lr"])
         wds = ", ".join(f"{v:g}" for v in m.grid["wd"])
         lines = [
-            f"{m.name}  ({m.display_label})",
-            f"  {m.summary}",
+            m.name,
+            f"  {m.summary} (label {m.display_label}, cost kind {m.cost})",
             f"  trains:    {m.trainable}",
             f"  optimiser: {'SGD momentum 0.9' if m.optimizer == 'sgd' else 'AdamW'}, batch "
             f"{m.default_batch_size}, backbone in {'eval' if m.backbone_eval else 'train'} mode"
             + (f", {m.stages} stages (stage 1: {m.first_stage.method})" if m.first_stage else ""),
             f"  grid:      lr {{{lrs}}} x wd {{{wds}}} = {m.grid_size} (lr scaled by batch/256)",
             f"  default:   lr {m.default_lr:g}, wd {m.default_wd:g}" + (", mergeable" if m.merge else ""),
+            f"  backbones: {', '.join(m.families)}",
         ]
         for o in m.options:
             allowed = f" {{{', '.join(map(str, o.choices))}}}" if o.choices else ""

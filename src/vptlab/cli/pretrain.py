@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     cfg = PretrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PretrainConfig)})
     from vptlab.backbones.create import tiny_weights_path
-    from vptlab.backbones.pretrain import pretrain
+    from vptlab.train.pretrain import pretrain
 
     card = pretrain(cfg, args.out, name=args.name, device=args.device)
     print(

@@ -38,7 +38,7 @@ from vptlab.data.base import ImageSet, manifest_of
 from vptlab.errors import UserError
 
 CACHE_VERSION = 1
-KINDS = ("images", "sets", "subsets", "splits")
+KINDS = ("images", "sets", "subsets", "splits", "notes")
 SKIP_HINT = "skip unreadable images with --skip-bad-images (skip_bad_images=True)"
 # Subsets larger than this, taken from a memory-mapped set, are themselves cached rather than held in RAM.
 SUBSET_IN_MEMORY_BYTES = 256 << 20
@@ -159,20 +159,25 @@ def load_image_list(
     cache_dir: str | os.PathLike | None = None,
     skip_bad_images: bool = False,
     workers: int | None = None,
+    resize: str = "square",
 ) -> Decoded:
     """The images of ``lst`` decoded at ``image_size`` (memory-mapped from the cache, built on first use).
 
-    ``skipped`` is empty unless ``skip_bad_images``; otherwise an unreadable image raises a :class:`UserError`
-    naming its list line.
+    ``resize`` is ``"square"`` (resized to ``image_size`` x ``image_size``, the VTAB-1k way) or
+    ``"reference-eval"`` (the VPT reference's FGVC eval transform: shorter side to ``image_size * 8 // 7``,
+    centre crop ``image_size``; :mod:`vptlab.data.augment`).  ``skipped`` is empty unless ``skip_bad_images``;
+    otherwise an unreadable image raises a :class:`UserError` naming its list line.
     """
     _images.check_interpolation(interpolation)
     if image_size < 1:
         raise UserError(f"image_size must be >= 1, got {image_size}")
-    stem = cache_root(cache_dir) / "images" / file_list_key(lst, image_size, interpolation)
+    decode = _resize_decoder(resize)
+    key_filter = interpolation if resize == "square" else f"{interpolation}|{resize}"
+    stem = cache_root(cache_dir) / "images" / file_list_key(lst, image_size, key_filter)
     imageset, header = _get_or_build(
         stem,
         lambda: _build_image_entry(
-            stem, lst, image_size, interpolation, skip_bad_images, workers or decode_workers()
+            stem, lst, image_size, interpolation, skip_bad_images, workers or decode_workers(), decode
         ),
     )
     skipped = [f"{s['origin']}: {s['reason']}" for s in header.get("skipped", [])]
@@ -182,8 +187,24 @@ def load_image_list(
     return Decoded(imageset, skipped, kept)
 
 
+def _resize_decoder(resize: str) -> Callable[[str, int, str], np.ndarray] | None:
+    if resize == "square":
+        return None
+    if resize == "reference-eval":
+        from vptlab.data.augment import decode_eval
+
+        return decode_eval
+    raise UserError(f"resize must be 'square' or 'reference-eval', got {resize!r}")
+
+
 def _build_image_entry(
-    stem: Path, lst: _images.ImageList, size: int, interpolation: str, skip_bad: bool, workers: int
+    stem: Path,
+    lst: _images.ImageList,
+    size: int,
+    interpolation: str,
+    skip_bad: bool,
+    workers: int,
+    decode: Callable[[str, int, str], np.ndarray] | None = None,
 ) -> None:
     """Decode every image of ``lst`` into a new entry at ``stem``, streaming into a memory map."""
     n = len(lst)
@@ -194,7 +215,7 @@ def _build_image_entry(
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(max(n, 1), size, size, 3))
         bar = progress(total=n, desc=f"decode {lst.description or 'images'} @{size}", unit="img")
         with bar:
-            for i, result in iter_decoded(lst.files, size, interpolation, workers):
+            for i, result in iter_decoded(lst.files, size, interpolation, workers, decode):
                 bar.update(1)
                 if isinstance(result, np.ndarray):
                     out[len(kept)] = result
@@ -221,38 +242,45 @@ def _build_image_entry(
     _write_labels_and_header(stem, lst.labels[kept], header)
 
 
-def _decode_one(file: str, size: int, interpolation: str) -> np.ndarray | str:
+def _decode_one(
+    file: str, size: int, interpolation: str, decode: Callable[..., np.ndarray] | None = None
+) -> np.ndarray | str:
     try:
-        return _images.decode_image(file, size, interpolation)
+        return (decode or _images.decode_image)(file, size, interpolation)
     except _images.BadImage as err:
         return str(err)
 
 
 def iter_decoded(
-    files: tuple[str, ...], size: int, interpolation: str, workers: int | None = None
+    files: tuple[str, ...],
+    size: int,
+    interpolation: str,
+    workers: int | None = None,
+    decode: Callable[[str, int, str], np.ndarray] | None = None,
 ) -> Iterator[tuple[int, np.ndarray | str]]:
     """``(index, image or error text)`` in order, decoded by ``workers`` threads a bounded window ahead.
 
-    At most ``4 * workers`` decoded images are held at once, whatever the number of files.
+    At most ``4 * workers`` decoded images are held at once, whatever the number of files.  ``decode(file,
+    size, interpolation)`` replaces the square resize (the reference's shorter-side resize uses it).
     """
     workers = workers or decode_workers()
     if workers <= 1:
         for i, f in enumerate(files):
-            yield i, _decode_one(f, size, interpolation)
+            yield i, _decode_one(f, size, interpolation, decode)
         return
     pool = ThreadPoolExecutor(workers, thread_name_prefix="vptlab-decode")
     window: deque[tuple[int, Future]] = deque()
     todo = iter(enumerate(files))
     try:
         for i, f in todo:
-            window.append((i, pool.submit(_decode_one, f, size, interpolation)))
+            window.append((i, pool.submit(_decode_one, f, size, interpolation, decode)))
             if len(window) >= 4 * workers:
                 break
         while window:
             i, fut = window.popleft()
             nxt = next(todo, None)
             if nxt is not None:
-                window.append((nxt[0], pool.submit(_decode_one, nxt[1], size, interpolation)))
+                window.append((nxt[0], pool.submit(_decode_one, nxt[1], size, interpolation, decode)))
             yield i, fut.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -326,11 +354,10 @@ def cache_usage(cache_dir: str | os.PathLike | None = None) -> dict[str, dict[st
     for kind in KINDS:
         folder = root / kind
         files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
-        entries = (
-            sum(1 for p in files if p.suffix == ".json")
-            if kind != "splits"
-            else len([p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else [])
-        )
+        if kind == "splits":
+            entries = len([p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else [])
+        else:
+            entries = sum(1 for p in files if p.suffix == (".txt" if kind == "notes" else ".json"))
         usage[kind] = {"entries": entries, "bytes": sum(p.stat().st_size for p in files)}
     return usage
 

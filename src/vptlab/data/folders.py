@@ -6,7 +6,9 @@ Three layouts are read, in this order of precedence:
   paths relative to ``PATH`` (they may point outside it: it is the user's own layout).  Every class must appear
   in ``train.txt``.  ``vptlab data split`` writes exactly this.
 * ``PATH`` is a list file (``.txt``): lines ``path label``, paths relative to the file's folder.
-* ``PATH/<class>/**/*.{jpg,jpeg,png,bmp,webp}``: one sub-folder per class, labels in sorted folder-name order.
+* ``PATH/<class>/**/<image>``: one sub-folder per class, labels in sorted folder-name order; images are the
+  files with an extension of :data:`vptlab.data.images.IMAGE_EXTENSIONS` (any case); every other file is named
+  in ``FolderTask.dropped`` (see :mod:`vptlab.data.scan`).
 
 The last two have no split of their own: a stratified partition seeded by ``seed`` (default 0, kept fixed so
 every run of a study sees the same test set) holds out ``test_fraction`` (20%) of each class and splits the rest
@@ -28,7 +30,8 @@ import numpy as np
 
 from vptlab._io import atomic_write_json, atomic_write_text, stable_hash
 from vptlab.data.base import TaskInfo
-from vptlab.data.images import IMAGE_EXTENSIONS, ImageList, is_image_file, raise_problems, read_list_file
+from vptlab.data.images import IMAGE_EXTENSIONS, ImageList, raise_problems, read_list_file
+from vptlab.data.scan import loose_files, walk_images
 from vptlab.data.splits import stratified_partition
 from vptlab.errors import UserError
 
@@ -82,6 +85,8 @@ class FolderTask:
     generated: bool
     root: Path
     options: FolderOptions
+    dropped: tuple[str, ...] = ()  # files found but not used, "path: reason"
+    notes: tuple[str, ...] = ()  # e.g. classes too small to appear in val or test
 
 
 def read_folder(path: str | os.PathLike, options: FolderOptions = FolderOptions()) -> FolderTask:
@@ -91,21 +96,30 @@ def read_folder(path: str | os.PathLike, options: FolderOptions = FolderOptions(
         raise UserError(f"image folder {path} not found")
     if path.is_dir() and (path / "train.txt").is_file():
         return _read_split_files(path, options)
+    dropped: list[str] = []
     if path.is_file():
         everything, classes = _read_list_file(path)
         root = path.parent
     else:
-        everything, classes = scan_class_folders(path)
+        everything, classes, dropped = scan_class_folders(path)
         root = path
     meta = _labels_meta(root, path)
     options = _apply_meta(options, meta)
     splits = partition(everything, options)
-    return FolderTask(_task_info(path, options, classes), classes, splits, True, root, options)
+    info = _task_info(path, options, classes)
+    notes = small_class_notes(splits, classes)
+    return FolderTask(info, classes, splits, True, root, options, tuple(dropped), tuple(notes))
 
 
-def scan_class_folders(root: Path) -> tuple[ImageList, tuple[str, ...]]:
-    """Every image under ``root/<class>/`` (recursively), labelled by sorted class-folder name."""
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+def scan_class_folders(root: Path) -> tuple[ImageList, tuple[str, ...], list[str]]:
+    """Every image under ``root/<class>/`` (recursively), labelled by sorted class-folder name.
+
+    Also returns every file found but not used, as ``path: reason`` (see :mod:`vptlab.data.scan`).
+    """
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir())
+    class_dirs = [p for p in subdirs if not p.name.startswith(".")]
+    dropped = [f"{p}{os.sep}: hidden folder, not read" for p in subdirs if p.name.startswith(".")]
+    dropped += loose_files(root)
     if not class_dirs:
         exts = ", ".join(IMAGE_EXTENSIONS)
         raise UserError(
@@ -114,19 +128,19 @@ def scan_class_folders(root: Path) -> tuple[ImageList, tuple[str, ...]]:
     files, members, labels = [], [], []
     root_real = os.path.realpath(root)
     for label, class_dir in enumerate(class_dirs):
-        found = sorted(p for p in class_dir.rglob("*") if p.is_file() and is_image_file(p))
-        if not found:
+        rels, not_images = walk_images(class_dir, root)
+        dropped += not_images
+        if not rels:
             raise UserError(
                 f"{class_dir}: class folder holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
-                "every class needs at least one"
+                "every class needs at least one" + (f" ({len(not_images)} other files)" if not_images else "")
             )
-        rels = [p.relative_to(root).as_posix() for p in found]
         files += [os.path.join(root_real, rel) for rel in rels]
         members += rels
-        labels += [label] * len(found)
+        labels += [label] * len(rels)
     origins = tuple(files)
     lst = ImageList(tuple(files), tuple(members), np.asarray(labels, np.int64), origins, root.name)
-    return lst, tuple(p.name for p in class_dirs)
+    return lst, tuple(p.name for p in class_dirs), dropped
 
 
 def _read_list_file(path: Path) -> tuple[ImageList, tuple[str, ...]]:
@@ -155,7 +169,10 @@ def _read_split_files(root: Path, options: FolderOptions) -> FolderTask:
     classes = _class_names(meta, root / LABELS_FILE, max(int(s.labels.max()) + 1 for s in splits.values()))
     raise_problems(_empty_class_problems(splits["train"], len(classes), str(root / "train.txt")))
     options = _apply_meta(options, meta)
-    return FolderTask(_task_info(root, options, classes), classes, splits, False, root, options)
+    notes = small_class_notes(splits, classes)
+    return FolderTask(
+        _task_info(root, options, classes), classes, splits, False, root, options, (), tuple(notes)
+    )
 
 
 def partition(everything: ImageList, options: FolderOptions) -> dict[str, ImageList]:
@@ -171,6 +188,21 @@ def partition(everything: ImageList, options: FolderOptions) -> dict[str, ImageL
         members = set(idx.tolist())
         splits[name] = everything.select(members.__contains__, name)
     return splits
+
+
+def small_class_notes(splits: dict[str, ImageList], classes: tuple[str, ...]) -> list[str]:
+    """A class absent from val or test: its accuracy is never measured (the stratified split needs 3 images)."""
+    notes = []
+    for c, name in enumerate(classes):
+        counts = {s: int((lst.labels == c).sum()) for s, lst in splits.items()}
+        missing = [s for s in ("val", "test") if counts.get(s, 0) == 0]
+        if missing:
+            total = sum(counts.values())
+            notes.append(
+                f"class {name!r} has {total} image{'s' * (total != 1)}: none in {' or '.join(missing)}, so it is "
+                "never evaluated (a generated split needs >= 3 images per class to put one in each split)"
+            )
+    return notes
 
 
 def _empty_class_problems(lst: ImageList, num_classes: int, where: str) -> list[str]:

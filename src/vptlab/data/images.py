@@ -16,18 +16,44 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 from vptlab.data.base import manifest_of
+from vptlab.data.resize import RESIZE_MODES, check_resize_mode, resize_image
 from vptlab.errors import UserError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-INTERPOLATIONS = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-}
+# What vptlab reads (Pillow decodes these without optional plugins); anything else found where images are looked
+# for is named on the console, never silently dropped: UNSUPPORTED_IMAGE_EXTENSIONS with a hint to convert.
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".gif",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".pnm",
+)
+UNSUPPORTED_IMAGE_EXTENSIONS = (
+    ".heic",
+    ".heif",
+    ".avif",
+    ".svg",
+    ".psd",
+    ".raw",
+    ".cr2",
+    ".nef",
+    ".arw",
+    ".dng",
+    ".jxl",
+)
+INTERPOLATIONS = (
+    RESIZE_MODES  # the run config's `interpolation`: PIL filters and "tf-bilinear" (data/resize.py)
+)
 # A truncated file must fail loudly, not decode as a half-grey image.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # What PIL raises for unreadable, corrupt or truncated files (plugins differ).
@@ -91,29 +117,95 @@ class ImageList:
         )
 
 
-def check_interpolation(name: str) -> Image.Resampling:
-    """The PIL filter for an interpolation name, or a :class:`UserError` listing the valid names."""
-    if name not in INTERPOLATIONS:
-        raise UserError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {name!r}")
-    return INTERPOLATIONS[name]
+def check_interpolation(name: str) -> str:
+    """``name`` if it is a resize mode (:data:`INTERPOLATIONS`), else a :class:`UserError` listing them."""
+    return check_resize_mode(name)
 
 
 def decode_image(path: str | os.PathLike, size: int, interpolation: str = "bilinear") -> np.ndarray:
     """Decode an image file to RGB and resize it to ``size`` x ``size``: uint8 ``(size, size, 3)``.
 
-    The resize is PIL's (antialiased), the same as torchvision's ``Resize((size, size))`` on a PIL image,
-    which is what the reference code applies.  Raises :class:`BadImage` for unreadable or truncated files.
+    Decoding is :func:`read_rgb` (every mode to RGB uint8, EXIF orientation applied); the resize is
+    :func:`vptlab.data.resize.resize_image` with ``interpolation``: a PIL filter (antialiased when shrinking, as
+    torchvision's ``Resize((size, size))`` on a PIL image; vptlab's default), or ``"tf-bilinear"``, the reference
+    code's ``tf.image.resize`` (bilinear, half-pixel centres, no antialias).
+    Raises :class:`BadImage` for unreadable or truncated files.
     """
-    resample = check_interpolation(interpolation)
+    check_interpolation(interpolation)
+    return resize_image(read_rgb(path), size, interpolation)
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file to RGB uint8 ``(H, W, 3)`` as a viewer shows it; no resizing.
+
+    The first frame of an animated GIF/WebP or a multi-page TIFF; EXIF orientation applied; every mode
+    converted by :func:`to_rgb`.  Raises :class:`BadImage` for unreadable, truncated or unsupported files.
+    """
     try:
         with Image.open(path) as img:
+            img.seek(0)
             img.load()  # decode fully now: truncation errors surface here, not later
-            rgb = img.convert("RGB")
-        if rgb.size != (size, size):
-            rgb = rgb.resize((size, size), resample)
-        return np.asarray(rgb, dtype=np.uint8)
+            return to_rgb(ImageOps.exif_transpose(img))
     except _DECODE_ERRORS as err:
         raise BadImage(f"{type(err).__name__}: {err}") from None
+
+
+def to_rgb(img: Image.Image) -> np.ndarray:
+    """One decoded image, any PIL mode, as RGB uint8 ``(H, W, 3)``.
+
+    * 16-bit grayscale (``I;16``, ``I;16B``, ``I;16L``, ``I;16N``): scaled from 0..65535 to 0..255
+      (``round(v / 257)``), never clipped.
+    * 32-bit integer (``I``): values within 0..65535 are 16-bit samples (how PIL reads some 16-bit files),
+      scaled as above; any other range is stretched from its minimum to its maximum.
+    * 32-bit float (``F``): values within 0..1 are scaled by 255; any other range is stretched from its minimum
+      to its maximum; NaN becomes 0.
+    * Transparency (``RGBA``, ``LA``, ``PA``, ``P`` with a transparent colour): composited over white, as a
+      browser shows it on a white page: ``round(c * a / 255 + 255 * (1 - a / 255))``.
+    * ``CMYK``: ``round((255 - c) * (255 - k) / 255)`` per channel (no colour profile).
+    * ``1`` (bilevel) and ``L``: grey replicated into the three channels; other modes through PIL's convert.
+    """
+    mode = img.mode
+    if mode.startswith("I;16") or mode == "I":
+        return _gray(_scale_integer(np.asarray(img)))
+    if mode == "F":
+        return _gray(_scale_float(np.asarray(img, dtype=np.float64)))
+    if mode == "CMYK":
+        cmyk = np.asarray(img, dtype=np.float64)
+        rgb = (255.0 - cmyk[..., :3]) * (255.0 - cmyk[..., 3:4]) / 255.0
+        return np.rint(rgb).astype(np.uint8)
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in img.info):
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float64)
+        alpha = rgba[..., 3:4] / 255.0
+        return np.rint(rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    if mode in ("1", "L"):
+        return _gray(np.asarray(img.convert("L"), dtype=np.uint8))
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def _gray(values: np.ndarray) -> np.ndarray:
+    return np.repeat(values[..., None], 3, axis=-1)
+
+
+def _scale_integer(values: np.ndarray) -> np.ndarray:
+    v = values.astype(np.int64)
+    lo, hi = (int(v.min()), int(v.max())) if v.size else (0, 0)
+    if lo >= 0 and hi <= 65535:
+        return np.rint(v / 257.0).astype(np.uint8)
+    return _stretch(v.astype(np.float64), lo, hi)
+
+
+def _scale_float(values: np.ndarray) -> np.ndarray:
+    v = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
+    if lo >= 0.0 and hi <= 1.0:
+        return np.rint(v * 255.0).astype(np.uint8)
+    return _stretch(v, lo, hi)
+
+
+def _stretch(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    if hi <= lo:
+        return np.zeros(v.shape, np.uint8)
+    return np.rint((v - lo) * (255.0 / (hi - lo))).astype(np.uint8)
 
 
 def is_image_file(path: Path) -> bool:

@@ -18,16 +18,25 @@ from typing import Any
 
 import numpy as np
 
-from vptlab.data import cache
+from vptlab.data import cache, notices
 from vptlab.data.base import IMAGENET_MEAN, IMAGENET_STD, ImageSet, TaskData, TaskInfo
 from vptlab.data.folders import parse_options, read_folder, saved_split_dir
 from vptlab.data.images import ImageList, check_interpolation
 from vptlab.data.splits import EXTRA, TRAIN, VAL, Pools, Selection, check_stage, origins, parse_regime, select
 from vptlab.data.tasks import vtab1k_tasks
-from vptlab.data.vtab1k import TASK_FILE, LoadOptions, find_tasks, has_split_files, is_vtab_root, vtab_pools
+from vptlab.data.vtab1k import (
+    LoadOptions,
+    find_tasks,
+    has_split_files,
+    has_vtab_split_files,
+    is_vtab_root,
+    vtab_pools,
+)
 from vptlab.errors import UserError
 
-SOURCE_FORMS = "'synthetic', 'vtab1k:ROOT', 'folder:PATH' or an existing path"
+SOURCE_FORMS = "'synthetic', 'vtab1k:ROOT', 'fgvc:ROOT', 'fewshot:ROOT', 'folder:PATH' or an existing path"
+# Benchmark layouts with their own loader module (vptlab.data.<module>): source kind -> module name.
+BENCHMARK_SOURCES = {"fgvc": "fgvc", "fewshot": "fewshot"}
 # The synthetic tasks are a fixed dataset: split_seed changes the regime's draws, never the images.
 SYNTHETIC_DATA_SEED = 0
 MAX_SKIPPED_LISTED = 20
@@ -55,6 +64,9 @@ def parse_source(source: str | os.PathLike) -> Source:
     kind, sep, rest = text.partition(":")
     if sep and kind == "vtab1k":
         return Source("vtab1k", Path(rest).expanduser())
+    if sep and kind in BENCHMARK_SOURCES:
+        path, _, options = rest.rpartition("?") if "?" in rest else (rest, "", "")
+        return Source(kind, Path(path).expanduser(), options)
     if sep and kind == "folder":
         path, _, options = rest.rpartition("?") if "?" in rest else (rest, "", "")
         return Source("folder", Path(path).expanduser(), options)
@@ -63,13 +75,49 @@ def parse_source(source: str | os.PathLike) -> Source:
         raise UserError(f"data source {text!r} not found; expected {SOURCE_FORMS}")
     if is_vtab_root(path):
         return Source("vtab1k", path)
-    if (
-        path.is_dir()
-        and has_split_files(path)
-        and (path.name in vtab1k_tasks() or (path / TASK_FILE).is_file())
+    if path.is_dir() and (
+        has_vtab_split_files(path) or (path.name in vtab1k_tasks() and has_split_files(path))
     ):
         return Source("vtab1k", path.parent)  # one task folder of a root
     return Source("folder", path)
+
+
+def resolve_task_source(data: str | os.PathLike, task: str | None = None) -> tuple[str, str]:
+    """One syntax for every command: ``(source, task)`` from ``ROOT`` + ``task``, or ``ROOT/TASK`` alone.
+
+    Accepted: ``synthetic`` + task or ``synthetic:TASK``; ``vtab1k:ROOT`` + task or ``vtab1k:ROOT/TASK`` (a folder
+    with split files); ``folder:PATH`` (its task is its name); a bare path (detected as in :func:`parse_source`).
+    A task given both ways must agree.  The returned source is canonical (``vtab1k:ROOT``), so both spellings
+    name the same run.
+    """
+    text = str(data).strip()
+    task = task or None
+    if text.startswith("synthetic:"):
+        return "synthetic", _agree(text, text.partition(":")[2], task)
+    if text == "synthetic":
+        if not task:
+            raise UserError(
+                "synthetic data needs a task: --task TASK or synthetic:TASK (see 'vptlab data list')"
+            )
+        return "synthetic", task
+    src = parse_source(text)
+    if src.kind == "vtab1k":
+        path = Path(text.partition(":")[2] if text.startswith("vtab1k:") else text).expanduser()
+        if path.is_dir() and has_split_files(path) and not is_vtab_root(path):  # ROOT/TASK
+            return f"vtab1k:{path.parent}", _agree(text, path.name, task)
+        if task is None:
+            names = ", ".join(t.name for t in list_tasks(str(src))) or "none"
+            raise UserError(f"{text} is a VTAB-1k root (tasks: {names}); pass --task TASK or use ROOT/TASK")
+        return str(src), task
+    if src.kind == "folder":
+        return str(src), task or ""
+    return str(src), task or ""
+
+
+def _agree(text: str, named: str, task: str | None) -> str:
+    if task is not None and task != named:
+        raise UserError(f"{text} names task {named!r} but --task is {task!r}; give one or make them agree")
+    return named
 
 
 def list_tasks(source: str | os.PathLike) -> list[TaskInfo]:
@@ -83,6 +131,8 @@ def list_tasks(source: str | os.PathLike) -> list[TaskInfo]:
                 f"VTAB-1k root {src.path} not found (expected a folder holding <task>/train800.txt, ...)"
             )
         return find_tasks(src.path)
+    if src.kind in BENCHMARK_SOURCES:
+        return _benchmark(src.kind).list_tasks(src.path)
     return [read_folder(src.path, parse_options(src.options)).info]
 
 
@@ -115,14 +165,22 @@ def load_task(
         info, pools, extra = _synthetic_pools(task, image_size, cache_dir)
     elif src.kind == "vtab1k":
         info, pools = vtab_pools(src.path, task, options)
-        extra = {"root": str(src.path.resolve())}
+        extra = {"root": str(src.path.resolve()), "notes": options.notes}
+    elif src.kind in BENCHMARK_SOURCES:
+        info, pools, extra = _benchmark(src.kind).pools(src.path, task, options, src.options, parsed_regime)
     else:
         info, pools, extra = _folder_pools(src, task, options)
     take = functools.partial(_take, cache_dir=cache_dir)
-    sel = select(parsed_regime, stage, pools, info, split_seed, take)
+    # a benchmark with released splits per regime (NOAH's few-shot files) hands over its selection itself
+    sel = (
+        pools(stage, split_seed)
+        if callable(pools)
+        else select(parsed_regime, stage, pools, info, split_seed, take)
+    )
     record = _record(src, info, stage, split_seed, options, sel, extra)
     if src.kind == "synthetic":
         record["interpolation"] = None  # generated at image_size: nothing was resized
+    announce_record(record, cache_dir)
     return TaskData(info, sel.train, sel.val, sel.test, IMAGENET_MEAN, IMAGENET_STD, record)
 
 
@@ -167,7 +225,23 @@ def _record(
         "skipped": skipped[:MAX_SKIPPED_LISTED],
         **sel.record,
         **extra,
+        # every file not used: unreadable images skipped (first: they are images lost), then files not images
+        "dropped_files": skipped + list(extra.get("not_images", [])),
     }
+
+
+def announce_record(record: dict[str, Any], cache_dir: Any = None) -> None:
+    """Name on the console the files a load left out, and the notes about its split (once per process)."""
+    where = record.get("root") or record.get("source")
+    notices.announce(f"files in {where} not used", record.get("dropped_files", []), cache_dir=cache_dir)
+    notices.announce(f"{record.get('task')}: split notes", record.get("notes", []), cache_dir=cache_dir)
+
+
+def _benchmark(kind: str) -> Any:
+    """A benchmark layout's loader module (imported on use)."""
+    import importlib
+
+    return importlib.import_module(f"vptlab.data.{BENCHMARK_SOURCES[kind]}")
 
 
 # --- synthetic ---------------------------------------------------------------------------------------------
@@ -262,6 +336,8 @@ def _folder_pools(src: Source, task: str, options: LoadOptions) -> tuple[TaskInf
     extra = {
         "root": str(folder.root.resolve()),
         "classes": list(folder.classes),
+        "not_images": list(folder.dropped),
+        "notes": list(folder.notes),
         "split_files": str(split_dir),
         "partition": {
             "generated": folder.generated,

@@ -9,6 +9,7 @@ regime      tune stage (train / val)                             final stage (tr
 ==========  ===================================================  =================================
 standard    train800 / val200                                    train800val200
 kshot:K     K per class from train800 / K per class from val200  the union of those two draws
+fewshot:K   K per class from train800 / all of val200 (NOAH)     the same K per class only
 size:N      N / N//4 drawn (disjoint) from the size pool         the union of those two draws
 ==========  ===================================================  =================================
 
@@ -35,7 +36,7 @@ STAGES = ("tune", "final")
 TRAIN, VAL, EXTRA = 0, 1, 2
 _TRAIN_FIRST = np.array([0, 2, 1])  # preference rank by origin: TRAIN, then EXTRA, then VAL
 _VAL_FIRST = np.array([2, 0, 1])  # VAL, then EXTRA, then TRAIN
-REGIME_FORMS = "'standard', 'kshot:K' (K >= 1) or 'size:N' (N >= 4)"
+REGIME_FORMS = "'standard', 'kshot:K' (K >= 1), 'fewshot:K' (K >= 1) or 'size:N' (N >= 4)"
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Regime:
     def __post_init__(self) -> None:
         if self.kind == "standard" and self.value == 0:
             return
-        if self.kind == "kshot" and self.value >= 1:
+        if self.kind in ("kshot", "fewshot") and self.value >= 1:
             return
         if self.kind == "size" and self.value >= 4:
             return
@@ -63,7 +64,7 @@ def parse_regime(text: str) -> Regime:
     kind, _, value = str(text).strip().partition(":")
     if kind == "standard" and not value:
         return Regime("standard")
-    if kind in ("kshot", "size") and value.strip().isdigit():
+    if kind in ("kshot", "fewshot", "size") and value.strip().isdigit():
         return Regime(kind, int(value))
     raise UserError(f"regime must be {REGIME_FORMS}, got {text!r}")
 
@@ -220,6 +221,8 @@ def select(
         train, val, extra = _standard(stage, pools)
     elif regime.kind == "kshot":
         train, val, extra = _kshot(regime.value, stage, pools, info, split_seed, take)
+    elif regime.kind == "fewshot":
+        train, val, extra = _fewshot(regime.value, stage, pools, info, split_seed, take)
     else:
         train, val, extra = _size(regime.value, stage, pools, info, split_seed, take)
     return Selection(train, val, pools.test(), {"regime": str(regime), **extra})
@@ -248,6 +251,33 @@ def _kshot(k: int, stage: str, pools: Pools, info: TaskInfo, seed: int, take: Ta
         both = np.sort(np.concatenate([tr_idx, va_idx]))
         return take(base, both, f"kshot:{k} train+val"), None, extra
     return take(base, tr_idx, f"kshot:{k} train"), take(base, va_idx, f"kshot:{k} val"), extra
+
+
+def fewshot_indices(
+    labels: np.ndarray, k: int, seed: int, *, num_classes: int, task: str, pool: str
+) -> np.ndarray:
+    """``k`` random indices per class (every class), sorted: NOAH's few-shot training set drawn from a pool."""
+    rng = _rng(seed, 4)
+    chosen = []
+    for c in range(num_classes):
+        members = np.flatnonzero(labels == c)
+        if len(members) < k:
+            raise UserError(
+                f"fewshot:{k} on {task}: class {c} has {len(members)} image(s) in {pool} ({len(labels)} images), "
+                f"needs {k}"
+            )
+        chosen.append(rng.permutation(members)[:k])
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+
+
+def _fewshot(k: int, stage: str, pools: Pools, info: TaskInfo, seed: int, take: Take):
+    """NOAH's protocol on any source: K per class from the train split, the whole val split for tuning, and the
+    final stage on the same K per class alone (never the val images)."""
+    base, name = pools.train(), pools.names["train"]
+    idx = fewshot_indices(base.labels, k, seed, num_classes=info.num_classes, task=info.name, pool=name)
+    extra = {"fewshot": {"k": k, "protocol": "noah", "pool": name, "pool_size": len(base)}}
+    train = take(base, idx, f"fewshot:{k} train")
+    return train, (None if stage == "final" else pools.val()), extra
 
 
 def _size(n: int, stage: str, pools: Pools, info: TaskInfo, seed: int, take: Take):

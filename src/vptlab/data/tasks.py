@@ -7,7 +7,6 @@ from functools import cache
 from importlib import resources
 
 from vptlab.data.base import TaskInfo
-from vptlab.errors import UserError
 
 
 @cache
@@ -16,10 +15,3 @@ def vtab1k_tasks() -> dict[str, TaskInfo]:
     text = resources.files("vptlab.resources").joinpath("vtab1k_tasks.csv").read_text()
     rows = csv.DictReader(line for line in text.splitlines() if line and not line.startswith("#"))
     return {r["task"]: TaskInfo(r["task"], r["group"], r["objective"], int(r["num_classes"])) for r in rows}
-
-
-def vtab1k_task(name: str) -> TaskInfo:
-    tasks = vtab1k_tasks()
-    if name not in tasks:
-        raise UserError(f"unknown VTAB-1k task {name!r}; known tasks: {', '.join(tasks)}")
-    return tasks[name]

@@ -2,7 +2,8 @@
 
 Each split file holds lines ``relative/path label`` with paths relative to ``<root>/<task>/``; task names, groups,
 objectives and class counts come from :mod:`vptlab.data.tasks`.  A folder of another task in the same format
-(e.g. an exported synthetic task) describes itself in ``<root>/<task>/task.json``.  A task folder may also hold ``pool.txt`` (same
+(e.g. an exported synthetic task) describes itself in ``<root>/<task>/task.json``; without one, its metadata is
+inferred (classes from the labels, natural, classification) and a note says so.  A task folder may also hold ``pool.txt`` (same
 format): extra labelled images for the data-size study, which must not overlap ``test.txt``; the size regime
 draws from ``train800val200.txt`` plus ``pool.txt``.
 
@@ -46,28 +47,66 @@ def has_split_files(folder: Path) -> bool:
     return any((folder / f"{s}.txt").is_file() for s in SPLITS)
 
 
+def has_vtab_split_files(folder: Path) -> bool:
+    """VTAB-1k's own split names (train800, val200, train800val200): what marks a folder as a VTAB-layout task
+    (``test.txt`` alone could be a user's own ``train/val/test.txt`` split)."""
+    return any((folder / f"{s}.txt").is_file() for s in SPLITS if s != "test")
+
+
 def find_tasks(root: str | os.PathLike) -> list[TaskInfo]:
     """The tasks present under ``root`` (folders with split files): VTAB-1k tasks in the paper's order, then
-    other tasks described by a ``task.json``, by name."""
+    other tasks by name (described by their ``task.json``, or inferred: see :func:`infer_task_info`)."""
     root = Path(root)
     found = [info for name, info in vtab1k_tasks().items() if has_split_files(root / name)]
     if root.is_dir():
         custom = sorted(
-            p for p in root.iterdir() if p.name not in vtab1k_tasks() and (p / TASK_FILE).is_file()
+            p
+            for p in root.iterdir()
+            if p.name not in vtab1k_tasks() and p.is_dir() and has_vtab_split_files(p)
         )
-        found += [read_task_json(p / TASK_FILE) for p in custom if has_split_files(p)]
+        found += [task_info(root, p.name) for p in custom]
     return found
 
 
 def task_info(root: str | os.PathLike, name: str) -> TaskInfo:
-    """A task's metadata: the VTAB-1k table for its 19 tasks, else ``<root>/<name>/task.json``."""
+    """A task's metadata: the VTAB-1k table for its 19 tasks, else ``<root>/<name>/task.json``, else inferred."""
     if name in vtab1k_tasks():
         return vtab1k_tasks()[name]
     path = Path(root) / name / TASK_FILE
     if path.is_file():
         return read_task_json(path)
+    if has_vtab_split_files(path.parent):
+        return infer_task_info(path.parent)
     known = ", ".join(vtab1k_tasks())
-    raise UserError(f"unknown VTAB-1k task {name!r} (and no {path} describing it); known tasks: {known}")
+    raise UserError(
+        f"unknown VTAB-1k task {name!r} (and no split files in {path.parent}, nor {path} describing it); "
+        f"known tasks: {known}"
+    )
+
+
+def infer_task_info(folder: Path) -> TaskInfo:
+    """A task folder without ``task.json``: classes = 1 + the largest label in its split files; group natural,
+    objective classification (write ``task.json`` to say otherwise; see :func:`inferred_note`)."""
+    top = -1
+    for split in (*SPLITS, POOL):
+        path = folder / f"{split}.txt"
+        if path.is_file():
+            lst, _ = read_list_file(path, folder, num_classes=None, check_files=False)
+            if len(lst):
+                top = max(top, int(lst.labels.max()))
+    if top < 0:
+        raise UserError(f"{folder}: split files hold no 'path label' lines; cannot infer the task's classes")
+    return TaskInfo(folder.name, "natural", "classification", top + 1)
+
+
+def inferred_note(folder: Path, info: TaskInfo) -> str | None:
+    """The note shown when a task's metadata was inferred rather than read."""
+    if info.name in vtab1k_tasks() or (folder / TASK_FILE).is_file():
+        return None
+    return (
+        f"{folder}: no {TASK_FILE}; inferred {info.num_classes} classes (largest label + 1), group natural, "
+        f"objective classification; write {folder / TASK_FILE} as {TASK_JSON_FORM} to set them"
+    )
 
 
 def read_task_json(path: Path) -> TaskInfo:
@@ -159,6 +198,7 @@ class LoadOptions:
     cache_dir: str | os.PathLike | None = None
     skip_bad_images: bool = False
     skipped: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def decode(self, lst: ImageList) -> cache.Decoded:
         decoded = cache.load_image_list(
@@ -178,6 +218,9 @@ class LoadOptions:
 def vtab_pools(root: str | os.PathLike, task: str, options: LoadOptions) -> tuple[TaskInfo, Pools]:
     """A VTAB-1k task's splits as :class:`Pools`; each list is parsed and decoded only when a regime asks."""
     info, folder = task_folder(root, task)
+    note = inferred_note(folder, info)
+    if note:
+        options.notes.append(note)
     has_pool = (folder / f"{POOL}.txt").is_file()
 
     @functools.cache
@@ -249,6 +292,7 @@ class CheckReport:
     tasks: list[TaskReport] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # root-level
     notes: list[str] = field(default_factory=list)
+    title: str = "VTAB-1k root"  # what kind of root (the FGVC and few-shot checks share this report)
 
     def all_problems(self) -> list[str]:
         return self.problems + [p for t in self.tasks for p in t.all_problems()]
@@ -267,7 +311,9 @@ def check_root(root: str | os.PathLike, task: str | None = None, *, images: bool
         known = {t.name for t in infos}
         for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if sub.name not in known:
-                report.notes.append(f"{sub}: ignored, not a VTAB-1k task folder (and no {TASK_FILE})")
+                report.notes.append(
+                    f"{sub}: ignored, not a VTAB-1k task folder (no train800.txt, val200.txt, ...)"
+                )
         if not infos:
             report.problems.append(
                 f"{root}: no VTAB-1k task folders (expected <root>/<task>/train800.txt, ...)"
@@ -282,6 +328,9 @@ def check_task(folder: Path, info: TaskInfo, *, images: bool = True) -> TaskRepo
     if not folder.is_dir():
         report.problems.append(f"{folder}: task folder not found")
         return report
+    note = inferred_note(folder, info)
+    if note:
+        report.notes.append(note)
     lists: dict[str, ImageList] = {}
     for split in (*SPLITS, POOL):
         if split == POOL and not (folder / f"{POOL}.txt").is_file():

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from vptlab.train.config import RunConfig
 
-# The reference grids: base lrs (scaled by batch/256) x weight decays.
+# The reference grids (docs/protocol.md): base lrs (scaled by batch/256) x weight decays.
 PROMPT_GRID = {
     "lr": (50.0, 25.0, 10.0, 5.0, 2.5, 1.0, 0.5, 0.25, 0.1, 0.05),
     "wd": (0.01, 0.001, 0.0001, 0.0),
@@ -37,6 +37,10 @@ COST_KINDS = (
     "linear",
 )  # gradients through all weights, through a frozen backbone, head only
 ENTRY_POINT_GROUP = "vptlab.methods"
+# Backbone families (vptlab.backbones.create.backbone_family): a method declares those it applies to.
+ALL_FAMILIES = ("vit", "vit-registers", "swin", "convnet")
+TRANSFORMER_FAMILIES = ("vit", "vit-registers", "swin")
+VIT_FAMILIES = ("vit", "vit-registers")
 _NO_LEGACY = object()
 _KINDS = {int: "int", float: "float", str: "str", bool: "bool"}
 _PALETTE = ("#1f78b4", "#33a02c", "#e31a1c", "#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a", "#fb9a99")
@@ -89,6 +93,11 @@ class OptionInfo:
     check: Check | None
     choices: tuple[Any, ...] | None
     legacy: Any
+
+    @property
+    def has_legacy(self) -> bool:
+        """Whether the option was added to an existing method (its ``legacy`` value is what runs meant before)."""
+        return self.legacy is not _NO_LEGACY
 
     def problem(self, value: Any) -> str | None:
         """What is wrong with ``value`` for this option (type, choices, range), or None."""
@@ -216,6 +225,7 @@ class Method(Generic[C]):
     load_stage1: Callable[[nn.Module, Path, C], None] | None = None  # put stage-1 weights on the model
     merge: Callable[[nn.Module], None] | None = None  # fold the method into the backbone weights, in place
     tie_axes: tuple[str, ...] = ()  # selection ties: after lr, wd, compare these (default: batch, options)
+    families: tuple[str, ...] = VIT_FAMILIES  # backbone families it applies to (a subset of ALL_FAMILIES)
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adamw"):
@@ -225,6 +235,9 @@ class Method(Generic[C]):
         if not (isinstance(self.config, type) and issubclass(self.config, MethodConfig)):
             raise TypeError(f"{self.name}: config must be a MethodConfig subclass")
         options_of(self.config)  # the option types are checked once, at registration
+        unknown = set(self.families) - set(ALL_FAMILIES)
+        if unknown or not self.families:
+            raise ValueError(f"{self.name}: families must be a non-empty subset of {ALL_FAMILIES}")
 
     @property
     def stages(self) -> int:
@@ -391,6 +404,21 @@ def unfreeze_head(model: nn.Module) -> None:
         p.requires_grad_(True)
 
 
+def methods_for_family(family: str) -> list[str]:
+    """The methods that apply to a backbone family, in listing order."""
+    return [m.name for m in list_methods() if family in m.families]
+
+
+def require_family(method: Method, family: str, backbone: str) -> None:
+    """Refuse, in one line naming the methods that do apply, a method that does not apply to this backbone."""
+    if family not in method.families:
+        fits = ", ".join(methods_for_family(family)) or "none"
+        raise UserError(
+            f"method {method.name} does not apply to {family} backbones ({backbone}; it applies to "
+            f"{', '.join(method.families)}); methods for {family}: {fits}"
+        )
+
+
 def method_label(name: str) -> str:
     """A method's label in tables and figures (its name if it is not registered)."""
     try:
@@ -415,6 +443,7 @@ def method_rank(name: str) -> tuple[int, str]:
 
 
 __all__ = [
+    "ALL_FAMILIES",
     "COST_KINDS",
     "FT_GRID",
     "PROMPT_GRID",
@@ -432,6 +461,8 @@ __all__ = [
     "method_label",
     "method_names",
     "method_rank",
+    "methods_for_family",
+    "require_family",
     "non_negative",
     "option",
     "options_of",

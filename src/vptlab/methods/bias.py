@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from vptlab.methods.base import Method, MethodConfig, freeze, option, register, unfreeze_head
+from vptlab.methods.base import ALL_FAMILIES, Method, MethodConfig, freeze, option, register, unfreeze_head
 from vptlab.train.optim import DECAY_ATTR
 
 
@@ -23,7 +23,10 @@ class BiasConfig(MethodConfig):
 
 def prepare(model: nn.Module, options: BiasConfig) -> None:
     freeze(model)
-    head = {f"head.{n}" for n, _ in model.get_classifier().named_parameters()}
+    from vptlab.backbones.create import classifier_name
+
+    where = classifier_name(model)
+    head = {f"{where}.{n}" for n, _ in model.get_classifier().named_parameters()}
     tuned = [n for n, p in model.named_parameters() if n.endswith(".bias") and n not in head]
     for name, p in model.named_parameters():
         if name in tuned:
@@ -43,5 +46,6 @@ BIAS = register(
         label="Bias",
         color="#666666",
         order=6,
+        families=ALL_FAMILIES,
     )
 )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from vptlab.methods.base import (
+    TRANSFORMER_FAMILIES,
     FirstStage,
     Method,
     at_least,
@@ -129,5 +130,6 @@ FT_THEN_PT = register(
         first_stage=FirstStage("full", stage1_config, from_selected, STAGE1_KEYS),
         load_stage1=load_stage1,
         tie_axes=PROMPT_TIES,
+        families=TRANSFORMER_FAMILIES,
     )
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import nn
 
-from vptlab.methods.base import FT_GRID, Method, MethodConfig, option, register, unit_interval
+from vptlab.methods.base import ALL_FAMILIES, FT_GRID, Method, MethodConfig, option, register, unit_interval
 
 BACKBONE_DROPOUT_HELP = (
     "dropout inside the backbone while it trains: MLP and embedding dropout, attention dropout stays 0 "
@@ -48,5 +48,6 @@ FULL = register(
         order=0,
         cost="full",
         backbone_eval=False,
+        families=ALL_FAMILIES,
     )
 )

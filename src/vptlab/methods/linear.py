@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from vptlab.methods.base import Method, NoOptions, freeze, register, unfreeze_head
+from vptlab.methods.base import ALL_FAMILIES, Method, NoOptions, freeze, register, unfreeze_head
 
 
 def prepare(model: nn.Module, options: NoOptions) -> None:
@@ -24,5 +24,6 @@ LINEAR = register(
         color="#a6761d",
         order=5,
         cost="linear",
+        families=ALL_FAMILIES,
     )
 )

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from vptlab.methods.base import FT_GRID, Method, NoOptions, freeze, register, unfreeze_head
+from vptlab.methods.base import ALL_FAMILIES, FT_GRID, Method, NoOptions, freeze, register, unfreeze_head
 
 
 def unfreeze_layernorms(model: nn.Module) -> None:
+    """Every normalisation layer's affine parameters: LayerNorm (also timm's LayerNorm2d in ConvNeXt) and, on a
+    ResNet, BatchNorm (norm-tuning; its running statistics stay frozen with the backbone in eval mode)."""
     for module in model.modules():
-        if isinstance(module, nn.LayerNorm):
+        if isinstance(module, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm)):
             for p in module.parameters():
                 p.requires_grad_(True)
 
@@ -38,5 +40,6 @@ LN_TUNE = register(
         order=17,
         label="LN-tune",
         color="#b2df8a",
+        families=ALL_FAMILIES,
     )
 )

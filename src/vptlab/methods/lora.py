@@ -22,6 +22,7 @@ from torch import nn
 
 from vptlab.methods.base import (
     FT_GRID,
+    TRANSFORMER_FAMILIES,
     Method,
     MethodConfig,
     at_least,
@@ -113,27 +114,34 @@ class LoRAQV(nn.Module):
         return out + torch.cat([q, torch.zeros_like(q), v], dim=-1)
 
 
+def attention_modules(model: nn.Module) -> list[nn.Module]:
+    """Every attention module with a fused ``qkv`` and an output ``proj``: ViT blocks' and Swin windows'."""
+    return [
+        m for m in model.modules() if hasattr(m, "qkv") and hasattr(m, "proj") and hasattr(m, "num_heads")
+    ]
+
+
 def prepare(model: nn.Module, options: LoRAConfig) -> None:
     freeze(model)
     r, alpha = options.lora_rank, options.lora_alpha
-    for block in model.blocks:
+    for attn in attention_modules(model):
         if options.lora_targets == "qv":
-            block.attn.qkv = LoRAQV(block.attn.qkv, r, alpha)
+            attn.qkv = LoRAQV(attn.qkv, r, alpha)
         else:
-            block.attn.qkv = LoRALinear(block.attn.qkv, r, alpha)
-            block.attn.proj = LoRALinear(block.attn.proj, r, alpha)
+            attn.qkv = LoRALinear(attn.qkv, r, alpha)
+            attn.proj = LoRALinear(attn.proj, r, alpha)
     unfreeze_head(model)
 
 
 @torch.no_grad()
 def merge(model: nn.Module) -> None:
     """Fold every LoRA update into its frozen projection (``W += alpha/r B A``) and drop the LoRA modules."""
-    for block in model.blocks:
+    for attn in attention_modules(model):
         for name in ("qkv", "proj"):
-            layer = getattr(block.attn, name)
+            layer = getattr(attn, name)
             if isinstance(layer, (LoRALinear, LoRAQV)):
                 layer.base.weight += layer.delta()
-                setattr(block.attn, name, layer.base)
+                setattr(attn, name, layer.base)
 
 
 LORA = register(
@@ -151,5 +159,6 @@ LORA = register(
         order=7,
         merge=merge,
         tie_axes=("batch_size", "lora_rank", "lora_alpha"),
+        families=TRANSFORMER_FAMILIES,
     )
 )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from vptlab.methods.base import Method, register
+from vptlab.methods.base import TRANSFORMER_FAMILIES, Method, register
 from vptlab.methods.vpt import PROMPT_TIES, VPTDeepConfig, add_prompts
 
 
@@ -37,5 +37,6 @@ MIXED = register(
         order=3,
         cost="full",
         tie_axes=PROMPT_TIES,
+        families=TRANSFORMER_FAMILIES,
     )
 )

@@ -13,6 +13,7 @@ from torch import nn
 
 from vptlab.errors import UserError
 from vptlab.methods.base import (
+    ALL_FAMILIES,
     PROMPT_GRID,
     Method,
     MethodConfig,
@@ -29,11 +30,28 @@ class PartialKConfig(MethodConfig):
     k: int = option(1, help="number of last blocks that train", check=at_least(1))
 
 
+def residual_blocks(model: nn.Module) -> tuple[list[nn.Module], list[nn.Module]]:
+    """The backbone's blocks in order, and the norms after the last one (ViT, Swin, ConvNeXt, ResNet)."""
+    if hasattr(model, "blocks"):  # ViT
+        return list(model.blocks), [model.norm, getattr(model, "fc_norm", nn.Identity())]
+    if hasattr(model, "layers"):  # Swin: stages of blocks
+        return [b for stage in model.layers for b in stage.blocks], [model.norm]
+    if hasattr(model, "stages"):  # ConvNeXt: its final norm sits in the head
+        return [b for stage in model.stages for b in stage.blocks], [
+            getattr(model.head, "norm", nn.Identity())
+        ]
+    layers = [getattr(model, f"layer{i}", None) for i in range(1, 5)]  # ResNet
+    if all(isinstance(layer, nn.Sequential) for layer in layers):
+        return [b for layer in layers for b in layer], []
+    raise UserError(f"partial-k: cannot find the blocks of a {type(model).__name__}")
+
+
 def unfreeze_last_blocks(model: nn.Module, k: int) -> None:
-    depth = len(model.blocks)
+    blocks, norms = residual_blocks(model)
+    depth = len(blocks)
     if k > depth:
         raise UserError(f"partial-k: k={k} is more than the backbone's {depth} blocks")
-    for module in [*model.blocks[depth - k :], model.norm, getattr(model, "fc_norm", nn.Identity())]:
+    for module in [*blocks[depth - k :], *norms]:
         for p in module.parameters():
             p.requires_grad_(True)
 
@@ -59,5 +77,6 @@ PARTIAL_K = register(
         order=18,
         label="Partial-k",
         color="#fb9a99",
+        families=ALL_FAMILIES,
     )
 )

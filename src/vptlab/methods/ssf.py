@@ -46,13 +46,20 @@ def ssf_hosts(model: nn.Module) -> list[tuple[nn.Module, int]]:
     for b in model.blocks:
         for m in (b.norm1, b.attn.qkv, b.attn.proj, b.norm2, b.mlp.fc1, b.mlp.fc2):
             hosts.append((m, m.out_features if isinstance(m, nn.Linear) else model.embed_dim))
-    hosts.append((model.norm, model.embed_dim))
+    hosts.append((_final_norm(model), model.embed_dim))
     return hosts
+
+
+def _final_norm(model: nn.Module) -> nn.Module:
+    """The last LayerNorm: ``norm``, or ``fc_norm`` on a ViT that pools first (average pooling, MAE-style)."""
+    return model.norm if not isinstance(model.norm, nn.Identity) else model.fc_norm
 
 
 def attach_ssf(model: nn.Module) -> None:
     model = _hooks.require_vit(model, "ssf")
-    if not isinstance(model.patch_embed.norm, nn.Identity) or not isinstance(model.norm, nn.LayerNorm):
+    if not isinstance(model.patch_embed.norm, nn.Identity) or not isinstance(
+        _final_norm(model), nn.LayerNorm
+    ):
         raise UserError("ssf needs a ViT without a patch-embedding norm and with a final LayerNorm")
     for host, dim in ssf_hosts(model):
         _hooks.attach(host, ATTR, ScaleShift(dim), _scale_shift)

@@ -8,6 +8,7 @@ from torch import nn
 
 from vptlab.backbones.prompts import attach_prompts
 from vptlab.methods.base import (
+    TRANSFORMER_FAMILIES,
     Method,
     MethodConfig,
     at_least,
@@ -30,9 +31,7 @@ class VPTShallowConfig(MethodConfig):
 @dataclass(frozen=True)
 class VPTDeepConfig(MethodConfig):
     prompt_length: int = option(10, help=PROMPT_LENGTH_HELP, check=at_least(1))
-    prompt_dropout: float = option(
-        0.1, help="dropout on the prompt tokens (reference: 0.1)", check=unit_interval
-    )
+    prompt_dropout: float = option(0.1, help="dropout on the prompt tokens", check=unit_interval)
 
 
 def add_prompts(model: nn.Module, options: VPTShallowConfig | VPTDeepConfig, deep: bool) -> None:
@@ -66,6 +65,7 @@ VPT_SHALLOW = register(
         color="#66a61e",
         order=2,
         tie_axes=PROMPT_TIES,
+        families=TRANSFORMER_FAMILIES,
     )
 )
 
@@ -80,5 +80,6 @@ VPT_DEEP = register(
         color="#1b9e77",
         order=1,
         tie_axes=PROMPT_TIES,
+        families=TRANSFORMER_FAMILIES,
     )
 )

@@ -6,9 +6,12 @@ import logging
 from collections import Counter
 
 from vptlab.analysis import curves, quadrants, tables
+from vptlab.analysis.fid_threshold import RULE_TEXT, fid_threshold
 from vptlab.analysis.results import FT, compare, method_label
 from vptlab.errors import UserError
-from vptlab.report.build import ReportOptions, Study, figure
+from vptlab.report.benchmarks import benchmark_sections
+from vptlab.report.context import ReportOptions, Study, figure
+from vptlab.report.cost import cost_section
 from vptlab.report.render import Section
 
 log = logging.getLogger(__name__)
@@ -18,11 +21,13 @@ def build_sections(study: Study, opts: ReportOptions) -> list[Section]:
     """Every section after the summary, in the report's order."""
     return [
         overview(study),
-        accuracy(study),
+        accuracy(study, opts),
         quadrant_section(study, opts),
         overfitting(study, opts),
         data_size(study),
-        one_shot(study),
+        one_shot(study, opts),
+        *benchmark_sections(study),  # FGVC, few-shot, robustness (vptlab.report.benchmarks)
+        cost_section(study.results),  # vptlab.report.cost: accuracy vs trainable parameters, cost profiles
         attention_section(study, opts),
         advisor_section(study),
         notes(study, opts),
@@ -95,32 +100,78 @@ def overview(study: Study) -> Section:
 # --- Tables 1 and 2 -----------------------------------------------------------------------------------------
 
 
-def accuracy(study: Study) -> Section:
+def accuracy(study: Study, opts: ReportOptions) -> Section:
     """Tables 1 and 2: final test top-1 per task and method, group means with wins, published rows."""
     s = Section("Accuracy per task (the paper's Tables 1 and 2)")
     shown = [*study.cells, *study.no_result]
     if not any(c.regime == "standard" for c in shown):
-        return s.p("No final runs in the standard regime (train800val200 -> test) in this study.")
+        s.p("No final runs in the standard regime (train800val200 -> test) in this study.")
+        return _tune_runs(s, study.results)
     s.p(
-        "Last-epoch test top-1 (%), mean ± sample std over seeds of the final runs. The group mean columns carry "
-        '"(wins)": the number of the group\'s tasks on which the method beats FT. Bold: the better of FT and '
-        f"{method_label(study.vpt) if study.vpt else 'VPT'} per task."
+        f"Last-epoch test top-1 (%), mean ± {_std_name(opts.ddof)} over seeds of the final runs. The group mean "
+        'columns carry "(wins)": the number of the group\'s tasks on which the method beats FT. Bold: the better '
+        f"of FT and {method_label(study.vpt) if study.vpt else 'VPT'} per task."
     )
-    for title, groups in tables.table_groups(shown, "standard"):
-        table = tables.accuracy_table(study.cells, "standard", groups, no_result=study.no_result)
-        s.table(table, f"{title} tasks")
-    if tables.has_published(study.cells):
-        s.p(
-            f'Rows marked "{tables.PUBLISHED_LABEL}" are the published ViT-B/16 ImageNet-21k numbers from '
-            f"`{tables.PUBLISHED_SOURCE}`, not results of this study; their group means are means of the shown "
-            "published per-task values (the paper's own means use unrounded values)."
-        )
-    else:
+    _paper_tables(s, study, opts, "standard", tuned_row=False)
+    if not tables.has_published(study.cells, "standard"):
         s.p(
             "No published numbers shown: the study's tasks are not VTAB-1k tasks (synthetic or your own data)."
         )
     _record_wins(study)
     return s
+
+
+def _tune_runs(s: Section, results: list[dict]) -> Section:
+    """Tune-stage runs have no test numbers: say so, show their validation accuracy, and say what to run."""
+    tune = [r for r in results if (r.get("config") or {}).get("stage") == "tune" and r.get("status") == "ok"]
+    if not tune:
+        return s
+    s.p(
+        f"This folder holds {len(tune)} tune-stage run(s): they train on the train split and measure the "
+        "validation split, to choose hyper-parameters; they have no test accuracy, so they are not in the "
+        "accuracy tables. Their last-epoch validation top-1 is listed below as measured. For test numbers, "
+        "train a final run (`vptlab train ... --stage final`, the default of `vptlab train`: train+val -> test) "
+        "or run a study (`vptlab study run`), which tunes, selects and trains the final seeds itself."
+    )
+    rows = [
+        "| method | task | lr | wd | seed | epochs | val top-1 (%) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(tune, key=lambda r: (r["config"].get("task", ""), r["config"].get("method", ""))):
+        c, m = r["config"], r.get("metrics") or {}
+        val = f"{m['val_top1']:.1f}" if isinstance(m.get("val_top1"), (int, float)) else "–"
+        rows.append(f"| {method_label(c.get('method', '?'))} | {c.get('task')} | {c.get('lr')} | {c.get('wd')} | "
+                    f"{c.get('seed')} | {r.get('epochs_done')} | {val} |")  # fmt: skip
+    return s.table("\n".join(rows), "Tune-stage runs (validation only)")
+
+
+def _std_name(ddof: int) -> str:
+    return "np.std (ddof 0, as the seed paper)" if ddof == 0 else "sample std (ddof 1)"
+
+
+def _paper_tables(s: Section, study: Study, opts: ReportOptions, regime: str, *, tuned_row: bool) -> None:
+    """The regime's tables (one per group split) with published rows, and the notes that explain them."""
+    differences = study.paper_backbone
+    for title, groups in tables.table_groups([*study.cells, *study.no_result], regime):
+        table = tables.accuracy_table(
+            study.cells,
+            regime,
+            groups,
+            tuned_row=tuned_row,
+            no_result=study.no_result,
+            ddof=opts.ddof,
+            differences=differences,
+        )
+        s.table(table, f"{title} tasks")
+    notes = tables.published_notes(study.cells, regime, ddof=opts.ddof, differences=differences)
+    if notes and not differences:
+        notes.append(
+            f"No ours − published rows: the study's backbone ({study.backbone()[0]}) is not the paper's (Google's "
+            "original ImageNet-21k ViT-B/16: timm `vit_base_patch16_224.orig_in21k` or `ViT-B_16.npz`), so the "
+            "differences would not measure a reproduction."
+        )
+    if notes:
+        s.ul(notes)
 
 
 def _record_wins(study: Study) -> None:
@@ -142,12 +193,19 @@ def quadrant_section(study: Study, opts: ReportOptions) -> Section:
     fids, how = _task_fids(study, opts)
     if not fids:
         return s.p(f"No FID per task: {how}")
-    placed, cut = quadrants.assign_quadrants(comps, fids, opts.fid_threshold)
-    study.facts.update(fids=fids, fid_features=how, quadrants=placed, fid_threshold=cut)
-    rule = "given" if opts.fid_threshold is not None else "the median over the tasks below"
+    rule = fid_threshold(
+        {c.task: fids[c.task] for c in comps if c.task in fids},
+        given=opts.fid_threshold,
+        reference=study.facts.get("fid_reference"),
+        what="{n} tasks below",
+    )
+    placed, cut = quadrants.assign_quadrants(comps, fids, rule=rule)
+    study.facts.update(fids=fids, fid_features=how, quadrants=placed, fid_threshold=cut, fid_rule=rule)
+    s.p(FID_IN_WORDS)
+    threshold = f"{cut:.2f} ({rule.source})" if rule.determined else rule.source
     s.p(
-        f"FID of each task's training images (train800val200) to the pretraining data: {how}. FID threshold "
-        f"{cut:.2f} ({rule}); a task is *high FID* above it. Task disparity: low for classification, high for "
+        f"FID of each task's training images (train800val200) to the pretraining data: {how}. FID threshold: "
+        f"{threshold}; a task is *high FID* above it. Task disparity: low for classification, high for "
         "structured objectives. A win is *clear* when |VPT - FT| > std_FT + std_VPT over seeds (Welch's t-test p "
         "shown beside it)."
     )
@@ -169,13 +227,25 @@ def quadrant_section(study: Study, opts: ReportOptions) -> Section:
     return s
 
 
+FID_IN_WORDS = (
+    "What this section shows, in plain words: FID (Fréchet Inception Distance) measures how different a task's "
+    "images are from the images the backbone was pretrained on: 0 means the same distribution, larger means "
+    "more different; its scale depends on the feature network, so it is only compared between tasks measured "
+    "the same way. The paper sorts tasks into four quadrants by two questions: is the task's objective like "
+    "the pretraining one (classification: low task disparity) or not (structured: counting, distance, "
+    "orientation; high task disparity), and are its images close to the pretraining images (low FID) or far "
+    "(high FID)? Its claim: VPT wins in three quadrants, FT only on classification far from the pretraining "
+    f"data. Low and high need a threshold; the rule: {RULE_TEXT}."
+)
+
+
 def _task_fids(study: Study, opts: ReportOptions) -> tuple[dict[str, float], str]:
     """Task -> FID from a CSV if given, else computed; with a description (or the reason there are none)."""
     if opts.fid_csv:
         return _read_fid_csv(opts.fid_csv), f"read from {opts.fid_csv}"
     if opts.fid_features == "none":
         return {}, "FID computation turned off (--fid-features none)."
-    from vptlab.analysis.features import make_extractor
+    from vptlab.analysis.fid_features import make_extractor
     from vptlab.analysis.task_fid import pretraining_stats, study_task_fids
 
     backbone, checkpoint = study.backbone()
@@ -201,6 +271,12 @@ def _task_fids(study: Study, opts: ReportOptions) -> tuple[dict[str, float], str
         return {}, f"computing FID failed ({type(err).__name__}: {err})."
     for task, why in skipped.items():
         log.warning("no FID for %s: %s", task, why)
+    if (
+        name == "vptlab-tiny" and opts.pretrain_stats is None
+    ):  # the FID rule's reference set, as advise uses it
+        from vptlab.analysis.advisor import synthetic_reference_fids
+
+        study.facts["fid_reference"] = lambda: synthetic_reference_fids(extractor, pretrain)
     what = f"{opts.fid_features} features ({extractor.key}), pretraining side {pretrain.description or opts.pretrain_stats}"
     return {t: f.fid for t, f in fids.items()}, what
 
@@ -277,24 +353,18 @@ def data_size(study: Study) -> Section:
 # --- Tables 3 and 4: one-shot -------------------------------------------------------------------------------
 
 
-def one_shot(study: Study) -> Section:
-    """Tables 3 and 4: the kshot:1 runs, with the tuned/total parameter share."""
+def one_shot(study: Study, opts: ReportOptions) -> Section:
+    """Tables 3 and 4: the kshot:1 runs, with the tuned/total parameter share and the published one-shot rows."""
     s = Section("One-shot (the paper's Tables 3 and 4)")
     shown = [*study.cells, *study.no_result]
     if not any(c.regime == "kshot:1" for c in shown):
         return s.p("No kshot:1 final runs in this study.")
     s.p(
-        "One labelled image per class (train and val pools), test untouched. Last-epoch test top-1 (%), mean ± std "
-        'over seeds; "Tuned/Total": trainable parameters as a share of all parameters, from the runs\' records. '
-        "No published one-shot numbers are packaged, so none are shown."
+        "One labelled image per class (train and val pools), test untouched. Last-epoch test top-1 (%), mean ± "
+        f'{_std_name(opts.ddof)} over seeds; "Tuned/Total": trainable parameters as a share of all parameters, '
+        "from the runs' records."
     )
-    for title, groups in tables.table_groups(shown, "kshot:1"):
-        s.table(
-            tables.accuracy_table(
-                study.cells, "kshot:1", groups, published=False, tuned_row=True, no_result=study.no_result
-            ),
-            f"{title} tasks",
-        )
+    _paper_tables(s, study, opts, "kshot:1", tuned_row=True)
     study.facts["oneshot"] = compare(study.cells, "kshot:1", study.vpt)
     return s
 
@@ -390,11 +460,10 @@ def notes(study: Study, opts: ReportOptions) -> Section:
             f"FT = method `{FT}`; VPT = `{study.vpt or 'none'}` (VPT-deep when the study has it).",
             "Clear win: |mean_VPT - mean_FT| > std_FT + std_VPT (needs two seeds per method).",
             "FID: pytorch-fid's Fréchet distance formula; statistics cached per image-set manifest and feature "
-            "extractor; threshold "
-            + ("given" if opts.fid_threshold is not None else "median over the study's tasks")
-            + ".",
+            f"extractor; threshold: {RULE_TEXT}.",
             f"Overfitting: mean test loss after its minimum > (1 + {opts.overfit_tolerance:g}) x minimum.",
-            "Published numbers come only from the packaged file and are labelled as published.",
+            "Published numbers come only from the packaged files (the seed paper's Tables 1-4, then the VPT "
+            "paper's) and are labelled as published; ours − published rows appear only for the paper's backbone.",
         ]
     )
     return s

@@ -44,7 +44,7 @@ def load_results(root: str | Path) -> list[dict]:
 RUNS_DIR = "runs"
 RESULT_FILE = "result.json"
 # Files that make up a run's record; a worker on another node sends these back (checkpoint.pt only while paused).
-RUN_FILES = ("metrics.jsonl", "tuned.safetensors", "checkpoint.pt", RESULT_FILE)
+RUN_FILES = ("metrics.jsonl", "tuned.safetensors", "checkpoint.pt", "README.md", "labels.json", RESULT_FILE)
 
 
 def run_path(out: str | Path, run_id: str) -> Path:
@@ -97,6 +97,9 @@ def mark_pruned(run_dir: str | Path, reason: str) -> dict:
     result.pop("run_dir", None)
     result.update(status="pruned", pruned=reason)
     atomic_write_json(run_dir / RESULT_FILE, result)
+    from vptlab.train.card import write_run_card
+
+    write_run_card(run_dir, result)  # the card says pruned too
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     result["run_dir"] = str(run_dir)
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ COLUMNS = (
     "prompt_length",
     "ft_lr",
     "ft_wd",
+    "options",
+    "head_init",
     "epochs",
     "epochs_done",
     "train_size",
@@ -82,14 +85,25 @@ def tidy_row(result: dict[str, Any]) -> dict[str, Any]:
         "prompt_length",
         "ft_lr",
         "ft_wd",
+        "head_init",
         "epochs",
         "backbone",
         "data",
     ):
         row[key] = cfg.get(key)
+    row["options"] = _options(cfg)
     for key in ("train_loss", "train_top1", "val_loss", "val_top1", "test_loss", "test_top1"):
         row[key] = metrics.get(key)
     return {name: row.get(name) for name in COLUMNS}
+
+
+def _options(cfg: dict[str, Any]) -> str | None:
+    """The method's own options (bottleneck, rank, prompt length, ...) as one JSON cell, sorted by name."""
+    from vptlab.train.config import general_field_names
+
+    general = set(general_field_names()) | {"extra"}
+    options = {k: v for k, v in cfg.items() if k not in general and v is not None}
+    return json.dumps(options, sort_keys=True) if options else None
 
 
 def _sizes(record: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from vptlab.data.sources_benchmarks import BENCHMARK_PREFIXES, benchmark_task_infos
+from vptlab.errors import UserError
 from vptlab.study._schema import Table, at_least, non_negative, one_of, positive
 from vptlab.study.spec import (
     ALWAYS,
@@ -20,12 +22,29 @@ from vptlab.study.spec import (
     TrainingSpec,
     TuneSpec,
 )
+from vptlab.track.base import parse_log
 
 TOP_KEYS = ("name", "description", "backbone", "data", "training", "regimes", "task_options", "methods", "tune",
-            "executor")  # fmt: skip
+            "executor", "log")  # fmt: skip
 SCHEDULES = ("step", "epoch")
 PRECISIONS = ("auto", "fp32", "bf16")
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
+# vptlab.data.resize.RESIZE_MODES
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "tf-bilinear")
+
+
+def check_backbone_methods(file: str, backbone: str, methods: tuple[str, ...]) -> None:
+    """Each method must apply to the backbone's family (``vptlab backbones``), or the spec is refused."""
+    from vptlab.backbones.create import family_of_name
+    from vptlab.methods.base import get_method, require_family
+
+    family = family_of_name(backbone)
+    if family is None:
+        return  # an unknown name is reported where the backbone is built
+    for name in methods:
+        try:
+            require_family(get_method(name), family, backbone)
+        except UserError as err:
+            raise UserError(f"{file}: [methods.{name}]: {err}") from None
 
 
 def build_spec(top: Table) -> StudySpec:
@@ -40,10 +59,12 @@ def build_spec(top: Table) -> StudySpec:
     shared = _task_options(top.sub("task_options"), data)
     methods = _methods(top.sub("methods", required=True), data, shared)
     _check_regime_methods(top.sub("regimes"), regimes, tuple(m.name for m in methods))
+    check_backbone_methods(top.file, backbone.name, tuple(m.name for m in methods))  # prompts on a ConvNet
     tune = _tune(top.sub("tune"), training.epochs)
     executor = _executor(top.sub("executor"))
+    log = parse_log(top.sub("log"))  # vptlab.track
     top.done()
-    return StudySpec(name, backbone, data, training, regimes, methods, tune, executor, description)
+    return StudySpec(name, backbone, data, training, regimes, methods, tune, executor, description, log=log)
 
 
 def _backbone(t: Table) -> BackboneSpec:
@@ -84,15 +105,30 @@ def _data(t: Table) -> DataSpec:
     split_seed = t.raw("split_seed", 0)
     if split_seed != "seed":
         split_seed = t.convert("split_seed", split_seed, "int", non_negative)
-    spec = DataSpec(source, tasks, split_seed, t.get("skip_bad_images", "bool", False))
+    spec = DataSpec(source, tasks, split_seed, t.get("skip_bad_images", "bool", False), _eval_sets(t))
     t.done()
     return spec
 
 
+def _eval_sets(t: Table) -> tuple[tuple[str, str], ...]:
+    """``eval_sets = {name = "PATH[?classes=FILE]", ...}`` (study.json keeps it as [[name, path], ...])."""
+    raw = t.raw("eval_sets", {})
+    pairs = list(raw.items()) if isinstance(raw, dict) else raw
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) and x for x in p)
+        for p in pairs
+    ):
+        t.fail(
+            "eval_sets",
+            'expected a table of name = "path" (evaluation sets), e.g. {imagenet-a = "/data/imagenet-a"}',
+        )
+    return tuple((str(name), str(path)) for name, path in pairs)
+
+
 def _check_source(source: str) -> str | None:
-    if source == "synthetic" or source.startswith(("vtab1k:", "folder:")):
+    if source == "synthetic" or source.startswith(("vtab1k:", "folder:", *BENCHMARK_PREFIXES)):
         return None
-    return "must be 'synthetic', 'vtab1k:ROOT' or 'folder:PATH'"
+    return "must be 'synthetic', 'vtab1k:ROOT', 'fgvc:ROOT', 'fewshot:ROOT' or 'folder:PATH'"
 
 
 def known_tasks(source: str) -> list[str] | None:
@@ -128,6 +164,8 @@ def known_task_infos(source: str) -> dict:
         return dict(SYNTHETIC_TASKS)
     if source.startswith("folder:"):
         return _folder_task_infos(source)
+    if source.startswith(BENCHMARK_PREFIXES):
+        return benchmark_task_infos(source)  # FGVC, NOAH few-shot (vptlab.data.sources)
     return {}
 
 
@@ -168,7 +206,10 @@ def _training(t: Table) -> TrainingSpec:
         schedule=t.get("schedule", "str", "step", check=one_of(*SCHEDULES)),
         eval_test_every=t.get("eval_test_every", "int", 0, check=non_negative),
         curve_regimes=t.get_list(
-            "curve_regimes", "str", ("standard", "kshot", "size"), check=one_of("standard", "kshot", "size")
+            "curve_regimes",
+            "str",
+            ("standard", "kshot", "fewshot", "size"),
+            check=one_of("standard", "kshot", "fewshot", "size"),
         ),
         precision=t.get("precision", "str", "auto", check=one_of(*PRECISIONS)),
         reference_optimizer=t.get("reference_optimizer", "bool", False),
@@ -183,6 +224,7 @@ def _training(t: Table) -> TrainingSpec:
 def _regimes(t: Table, data: DataSpec) -> RegimesSpec:
     kshot = t.get_list("kshot", "int", (), check=at_least(1), scalar_ok=True, allow_empty=True)
     size = t.get_list("size", "int", (), check=at_least(5), scalar_ok=True, allow_empty=True)
+    fewshot = t.get_list("fewshot", "int", (), check=at_least(1), scalar_ok=True, allow_empty=True)
 
     def in_study(task: str) -> str | None:
         return None if task in data.tasks else f"must be one of the study's tasks ({', '.join(data.tasks)})"
@@ -196,11 +238,19 @@ def _regimes(t: Table, data: DataSpec) -> RegimesSpec:
             scalar_ok=True,
             allow_empty=True,
         )
-        for key in ("kshot_tasks", "kshot_methods", "size_tasks", "size_methods")
+        for key in (
+            "kshot_tasks",
+            "kshot_methods",
+            "size_tasks",
+            "size_methods",
+            "fewshot_tasks",
+            "fewshot_methods",
+        )
     }
-    spec = RegimesSpec(t.get("standard", "bool", not (kshot or size)), tuple(kshot), tuple(size), **limits)
+    standard = t.get("standard", "bool", not (kshot or size or fewshot))
+    spec = RegimesSpec(standard, tuple(kshot), tuple(size), fewshot=tuple(fewshot), **limits)
     if not spec.names:
-        t.fail("", "no regime left: set standard = true or give kshot / size values")
+        t.fail("", "no regime left: set standard = true or give kshot / fewshot / size values")
     t.done()
     return spec
 
@@ -210,7 +260,7 @@ def _check_regime_methods(t: Table, regimes: RegimesSpec, methods: tuple[str, ..
     stage-1 method (``full``) when the study has it."""
     from vptlab.methods import get_method
 
-    for key in ("kshot_methods", "size_methods"):
+    for key in ("kshot_methods", "size_methods", "fewshot_methods"):
         chosen = getattr(regimes, key)
         for i, name in enumerate(chosen):
             if name not in methods:
@@ -397,6 +447,8 @@ def _executor(t: Table) -> ExecutorSpec:
         device=t.get("device", "str", "auto", check=_check_device),
         cpus_per_run=t.get("cpus_per_run", "int", 1, check=at_least(1)),
         gpus_per_run=t.get("gpus_per_run", "float", 1.0, check=positive),
+        max_retries=t.get("max_retries", "int", 3, check=at_least(0)),
+        checkpoint_storage=t.get("checkpoint_storage", "str", "") or None,
     )
     t.done()
     return spec

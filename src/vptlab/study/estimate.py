@@ -69,6 +69,11 @@ def split_sizes(cfg: RunConfig, num_classes: int | None) -> tuple[int | None, in
         if num_classes is None:
             return None, None
         train = val = int(value) * num_classes
+    elif kind == "fewshot":  # K per class; the source's whole val split (final: the K per class alone)
+        if num_classes is None:
+            return None, None
+        train, val = int(value) * num_classes, (folder_sizes(cfg.data) or {"val": 200})["val"]
+        return (train, 0) if cfg.stage == "final" else (train, val)
     else:
         train, val = int(value), int(value) // 4
     return (train + val, 0) if cfg.stage == "final" else (train, val)

@@ -146,9 +146,15 @@ def _final_configs(spec: StudySpec, selected: RunConfig) -> tuple[RunConfig, ...
             seed=seed,
             split_seed=spec.data.split_seed_for(seed),
             eval_test_every=_test_cadence(spec, selected.regime),
+            extra={**selected.extra, **_eval_extra(spec)},
         ).resolved()
         for seed in spec.training.seeds
     )
+
+
+def _eval_extra(spec: StudySpec) -> dict[str, Any]:
+    """Domain shift: the spec's evaluation sets, as a label of each final run (vptlab.train.evalsets)."""
+    return {"eval_sets": dict(spec.data.eval_sets)} if spec.data.eval_sets else {}
 
 
 def _test_cadence(spec: StudySpec, regime: str) -> int:

@@ -27,6 +27,8 @@ from vptlab.study.spec import StudySpec, spec_to_dict
 from vptlab.study.state import GroupState, Job, StudyView, study_state
 from vptlab.study.summary import summarize, summary_table
 from vptlab.study.worker import GridJob, RunFn, WorkerOptions, group_linear_grids
+from vptlab.track.study import study_logging
+from vptlab.train.card import refresh_study_cards
 
 
 @dataclass
@@ -52,7 +54,8 @@ def run_study(spec: StudySpec, out: str | Path, *, options: WorkerOptions | None
     with StudyLock(out):
         store = StudyStore(out, writable=True)
         try:
-            return _Driver(spec, store, options or WorkerOptions(), run_fn, executor, echo).run(retry_failed)
+            options = study_logging(spec, options or WorkerOptions(), out)  # vptlab.track: trackers, MLflow
+            return _Driver(spec, store, options, run_fn, executor, echo).run(retry_failed)
         finally:
             store.close()
 
@@ -92,7 +95,7 @@ class _Driver:
     def __init__(self, spec: StudySpec, store: StudyStore, options: WorkerOptions, run_fn: RunFn | None,
                  executor: Executor | None, echo: Callable[[str], None]) -> None:  # fmt: skip
         self.spec, self.store, self.options, self.echo = spec, store, options, echo
-        self.executor = executor or make_executor(spec.executor, store, options, run_fn)
+        self.executor = executor or make_executor(spec.executor, store, options, run_fn, echo)
         self.view = StudyView(store.result_of, store.val_at)
         self.record = StudyRun(store.out, {})
         self.inflight: dict[str, Job] = {}
@@ -113,6 +116,7 @@ class _Driver:
         self.record.summary = summarize(self.spec, states, self.view, self.record.skipped)
         self.record.summary["executor"] = self.executor.description
         self.store.write_json(SUMMARY_FILE, self.record.summary)
+        refresh_study_cards(self.store.out)  # run cards of the finals get their spread over seeds
         return self.record
 
     def _loop(self) -> None:

@@ -1,22 +1,25 @@
 """A study spec: TOML or YAML validated into frozen dataclasses.
 
-A study is tasks x methods x hyper-parameter grid x seeds x regimes run with the paper's protocol (DESIGN.md
-section 2).  The file says only what differs from the defaults; every value is checked here, and every error names
-the file and the key (``paper.toml: methods.full.lr[2]: must be > 0, got -1``).  Sections::
+A study is tasks x methods x hyper-parameter grid x seeds x regimes run with the paper's protocol
+(docs/protocol.md).  The file says only what differs from the defaults; every value is checked here, and every
+error names the file and the key (``paper.toml: methods.full.lr[2]: must be > 0, got -1``).  Sections::
 
     name, description
     [backbone]   name, checkpoint, image_size, interpolation, pretrained, [backbone.kwargs] (timm overrides)
-    [data]       source ("synthetic" | "vtab1k:ROOT" | "folder:PATH"), tasks (list | "all"), split_seed, skip_bad_images
+    [data]       source ("synthetic" | "vtab1k:ROOT" | "fgvc:ROOT" | "fewshot:ROOT" | "folder:PATH"), tasks (list | "all"),
+                 split_seed, skip_bad_images, eval_sets ({name = "PATH"}: scored after each final run)
     [training]   epochs, warmup_epochs, schedule, eval_test_every, precision, reference_optimizer, head_init,
                  seeds, tune_seed
-    [regimes]    standard (bool), kshot (list of K), size (list of train sizes)
+    [regimes]    standard (bool), kshot (list of K), fewshot (list of K), size (list of train sizes)
     [methods.NAME]             lr, wd, batch_size, warmup_epochs, schedule, + the method's own options (its config
                                class: prompt_length, lora_rank, ...; `vptlab methods`); a list is a grid axis
     [methods.NAME.tasks.TASK]  the same keys, for one task
     [task_options.TASK]        any method option for one task, in every method that has it (e.g. the VPT
                                release's prompt length per task)
     [tune]       early_stopping ("none" | "sha"), rungs | eta, min_epochs
-    [executor]   kind ("local" | "ray"), workers, address, device, cpus_per_run, gpus_per_run
+    [executor]   kind ("local" | "ray"), workers, address, device, cpus_per_run, gpus_per_run, max_retries,
+                 checkpoint_storage
+    [log]        trackers (["tensorboard", "mlflow"]), tracking_uri, experiment  (vptlab.track)
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from vptlab.errors import UserError
 from vptlab.study._schema import Table, at_least, non_negative, one_of, positive
+from vptlab.track.base import LogOptions
 
 DEFAULT_SEEDS = (42, 44, 82, 100, 800)
 # Keys every [methods.NAME] table takes besides the method's own options (which come from its config class):
@@ -66,6 +70,8 @@ class DataSpec:
         0  # an int, or "seed": final runs draw their k-shot/size split with their own seed
     )
     skip_bad_images: bool = False
+    # domain shift: (name, source) evaluation sets every final run is also scored on (vptlab.data.evalsets)
+    eval_sets: tuple[tuple[str, str], ...] = ()
 
     def split_seed_for(self, seed: int) -> int:
         return seed if self.split_seed == "seed" else int(self.split_seed)
@@ -82,6 +88,7 @@ class TrainingSpec:
     curve_regimes: tuple[str, ...] = (
         "standard",
         "kshot",
+        "fewshot",
         "size",
     )  # regime kinds whose finals use the cadence
     precision: str = "auto"
@@ -109,6 +116,11 @@ class RegimesSpec:
     kshot_methods: tuple[str, ...] = ()
     size_tasks: tuple[str, ...] = ()
     size_methods: tuple[str, ...] = ()
+    fewshot: tuple[
+        int, ...
+    ] = ()  # NOAH's few-shot protocol (K per class train, whole val; vptlab.data.splits)
+    fewshot_tasks: tuple[str, ...] = ()
+    fewshot_methods: tuple[str, ...] = ()
 
     def covers(self, regime: str, method: str, task: str) -> bool:
         """Whether ``regime`` runs for this method and task."""
@@ -124,6 +136,7 @@ class RegimesSpec:
         return (
             (("standard",) if self.standard else ())
             + tuple(f"kshot:{k}" for k in self.kshot)
+            + tuple(f"fewshot:{k}" for k in self.fewshot)
             + tuple(f"size:{n}" for n in self.size)
         )
 
@@ -172,6 +185,8 @@ class ExecutorSpec:
     device: str = "auto"
     cpus_per_run: int = 1
     gpus_per_run: float = 1.0
+    max_retries: int = 3  # ray: attempts of a run lost with its worker or node, after the first
+    checkpoint_storage: str | None = None  # ray: shared folder for run checkpoints (default: via the driver)
 
 
 @dataclass(frozen=True)
@@ -187,6 +202,7 @@ class StudySpec:
     tune: TuneSpec = field(default_factory=TuneSpec)
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
     description: str = ""
+    log: LogOptions = field(default_factory=LogOptions)  # trackers every run logs to (vptlab.track)
 
     def method(self, name: str) -> MethodSpec | None:
         return next((m for m in self.methods if m.name == name), None)
@@ -241,6 +257,11 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
         "methods": {m.name: _method_dict(m) for m in spec.methods},
         "tune": _fields(spec.tune),
         "executor": {k: v for k, v in _fields(spec.executor).items() if v is not None},
+        "log": {
+            "trackers": list(spec.log.trackers),
+            "tracking_uri": spec.log.tracking_uri or "",
+            "experiment": spec.log.experiment,
+        },  # fmt: skip
     }
 
 

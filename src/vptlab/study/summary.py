@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from vptlab.analysis.results import mean_std
 from vptlab.study.estimate import Cost, fmt_count, run_cost
 from vptlab.study.overview import plan_groups
 from vptlab.study.plan import run_id_of
@@ -106,7 +107,7 @@ def _cell(g: dict[str, Any]) -> str:
             if g["finals"]["ok"] == g["finals"]["seeds"]
             else f" ({g['finals']['ok']}/{g['finals']['seeds']})"
         )
-        return f"{g['test_top1_mean']:.1f} ± {g['test_top1_std']:.1f}{partial}"
+        return f"{mean_std(g['test_top1_mean'], g['test_top1_std'], g['finals']['ok'])}{partial}"
     if g["phase"] in ("diverged", "failed", "skipped", "blocked"):
         return g["phase"]
     if g.get("finals", {}).get("diverged"):

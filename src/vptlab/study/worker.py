@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vptlab._io import stable_hash
+from vptlab.data.ragged import crops_at_random
 from vptlab.study.plan import run_id_of
 from vptlab.study.state import Job
 from vptlab.train.config import RunConfig
@@ -34,6 +35,11 @@ class WorkerOptions:
     checkpoint_seconds: float = 300.0
     save_weights: bool = True
     threads: int | None = None  # torch intra-op threads for this worker
+    # --- ray executor (issue 13): observers of each run (one ships its checkpoints to the driver), and a stop
+    # request asked after every step (a preempted Ray worker checkpoints at once and goes)
+    events: tuple[Any, ...] = ()
+    should_interrupt: Callable[[], bool] | None = None
+    log: Any = None  # vptlab.track.LogOptions: trackers each run logs to (None: the spec's [log])
 
 
 # The name before it said what it holds; kept so code written against it (and branches in flight) still runs.
@@ -80,20 +86,24 @@ def group_linear_grids(jobs: list[Job]) -> list[Job]:
 def _shareable(job: Job) -> bool:
     cfg = job.cfg
     plain = job.until_epoch is None and not job.restart and job.stage1_id is None
-    return plain and cfg.method == "linear" and cfg.stage == "tune"
+    # an FGVC train set is cropped at random every epoch: its heads cannot share features computed once
+    return plain and cfg.method == "linear" and cfg.stage == "tune" and not crops_at_random(cfg.data)
 
 
 def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: WorkerOptions) -> dict:
     """Train (or continue) one run; FT-then-PT's stage 1 is ``stage1_dir`` when that is the run it needs."""
-    from vptlab.train import train_run
+    from vptlab.train import interrupt, train_run
 
+    trackers = _trackers(options, run_dir)
     if isinstance(job, GridJob):
-        return _run_grid(job, run_dir, options)
+        return _run_grid(job, run_dir, options, trackers)
+    events = list(options.events) + trackers
 
     def stage1_lookup(stage1_cfg: Any) -> Path | None:
         return stage1_dir if stage1_dir is not None and stage1_cfg.run_id == job.stage1_id else None
 
-    return train_run(
+    interrupt.stop_if_requested(run_dir=run_dir)  # a stop asked for between runs: start no other
+    result = train_run(
         job.cfg,
         run_dir,
         task_data=_task_data(job.cfg),
@@ -103,19 +113,36 @@ def run_job(job: Job, run_dir: Path, stage1_dir: Path | None, options: WorkerOpt
         stage1_lookup=stage1_lookup,
         checkpoint_seconds=options.checkpoint_seconds,
         save_weights=options.save_weights,
+        events=events,  # trackers, and on Ray the observer that ships checkpoints to the driver
+        # a Ray worker's own stop request (SIGTERM on its node), else SIGINT/SIGTERM in this process
+        should_interrupt=options.should_interrupt or interrupt.requested,
     )
+    interrupt.stop_if_requested(result, run_dir)
+    return result
+
+
+def _trackers(options: WorkerOptions, run_dir: Path) -> list:
+    """The run's tracker observers (vptlab.track); a local MLflow store lives in the study folder."""
+    if options.log is None or not options.log.trackers:
+        return []
+    from vptlab.track import make_trackers
+
+    return make_trackers(options.log, default_store=run_dir.parent.parent)
 
 
 run_job.trains_linear_grids = True  # type: ignore[attr-defined]
 
 
-def _run_grid(job: GridJob, run_dir: Path, options: WorkerOptions) -> dict:
+def _run_grid(job: GridJob, run_dir: Path, options: WorkerOptions, events: list) -> dict:
     """Every run of the grid into its folder beside ``run_dir``; returns the first run's result."""
+    from vptlab.track import replay
     from vptlab.train.linear_grid import train_linear_grid
 
     dirs = [run_dir.parent / run_id for run_id in job.run_ids]
     results = train_linear_grid(job.cfgs, dirs, task_data=_task_data(job.cfg), device=options.device,
                                 save_weights=options.save_weights)  # fmt: skip
+    for d in dirs:  # trackers hear of a shared pass's runs from their files
+        replay(d, events)
     return results[0]
 
 

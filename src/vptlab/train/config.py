@@ -28,7 +28,7 @@ SCHEDULES = ("step", "epoch")
 PRECISIONS = ("auto", "fp32", "bf16")
 HEAD_INITS = ("default", "reference")
 WARMUP_FRACTION = 0.1  # warmup_epochs when unset: 10% of the epochs (10 of 100, as in the reference)
-_REGIME = re.compile(r"^(standard|kshot:[1-9]\d*|size:[1-9]\d*)$")
+_REGIME = re.compile(r"^(standard|kshot:[1-9]\d*|fewshot:[1-9]\d*|size:[1-9]\d*)$")
 # Frozen for run-id stability: the method options that were RunConfig fields before methods owned their
 # configs.  A run identity carries each of them (None for the methods that do not read it), as it always did.
 # New options never go here.
@@ -64,7 +64,7 @@ class RunConfig:
     image_size: int | None = None  # None: the backbone's native size
     interpolation: str = "bilinear"
     stage: str = "tune"  # tune: train800 -> val200; final: train800val200 -> test
-    regime: str = "standard"  # standard | kshot:K | size:N
+    regime: str = "standard"  # standard | kshot:K | fewshot:K | size:N
     split_seed: int = 0
     lr: float | None = None  # base lr, scaled by batch_size / 256; None: the method's default
     wd: float | None = None
@@ -105,12 +105,17 @@ class RunConfig:
         _check(self.schedule in SCHEDULES, "schedule", f"must be one of {SCHEDULES}", self.schedule)
         _check(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}", self.precision)
         _check(self.head_init in HEAD_INITS, "head_init", f"must be one of {HEAD_INITS}", self.head_init)
-        _check(bool(_REGIME.match(self.regime)), "regime", "must be standard, kshot:K or size:N", self.regime)
+        _check(
+            bool(_REGIME.match(self.regime)),
+            "regime",
+            "must be standard, kshot:K, fewshot:K or size:N",
+            self.regime,
+        )
         _check(self.image_size is None or self.image_size >= 8, "image_size", "must be >= 8", self.image_size)
         _check(
-            self.interpolation in ("nearest", "bilinear", "bicubic", "lanczos"),
+            self.interpolation in ("nearest", "bilinear", "bicubic", "lanczos", "tf-bilinear"),
             "interpolation",
-            "must be nearest, bilinear, bicubic or lanczos",
+            "must be nearest, bilinear, bicubic, lanczos or tf-bilinear",
             self.interpolation,
         )
         _check(self.eval_test_every >= 0, "eval_test_every", "must be >= 0", self.eval_test_every)
@@ -165,7 +170,7 @@ class RunConfig:
         for info in method.options:
             if info.name not in given:
                 continue
-            if info.name in LEGACY_OPTION_KEYS or given[info.name] != info.legacy:
+            if info.name in LEGACY_OPTION_KEYS or not info.has_legacy or given[info.name] != info.legacy:
                 out[info.name] = given[info.name]
         if given:
             out |= method.make_options(given).identity_extra()
@@ -199,16 +204,23 @@ class RunConfig:
     @classmethod
     def of(cls, **values: Any) -> RunConfig:
         """A config from flat fields, method options among them: ``RunConfig.of(method="lora", lora_rank=4)``."""
-        return cls.from_dict(values, source="RunConfig")
+        return cls._from_flat(values, "RunConfig", old_form=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> RunConfig:
-        """Read ``to_dict``'s flat form (also result.json files written before methods owned their options)."""
+        """Read ``to_dict``'s flat form (also result.json files written before methods owned their options:
+        an option added since then has its legacy value there, e.g. LoRA's ``qkv+proj`` form)."""
+        return cls._from_flat(data, source, old_form="head_init" not in data and "options" not in data)
+
+    @classmethod
+    def _from_flat(cls, data: Mapping[str, Any], source: str, old_form: bool) -> RunConfig:
         data = dict(data)
         general = set(general_field_names()) | {"extra"}
         if "method" not in data:
             raise UserError(f"{source}: missing field 'method'")
         options = dict(data.pop("options", None) or {})
+        if old_form:
+            options |= _legacy_values(data["method"], data)
         for key in [k for k in data if k not in general]:
             value = data.pop(key)
             if key not in LEGACY_OPTION_KEYS or value is not None:  # blanks of the old flat form are fine
@@ -226,6 +238,15 @@ class RunConfig:
 def general_field_names() -> tuple[str, ...]:
     """RunConfig's fields that every run has (not the method options, not the free-form labels)."""
     return tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in _NOT_GENERAL)
+
+
+def _legacy_values(method: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A config written before an option existed meant the option's legacy value (LoRA's qkv+proj form, ...)."""
+    return {
+        o.name: o.legacy
+        for o in _method(method).options
+        if o.name not in data and o.has_legacy and o.name not in LEGACY_OPTION_KEYS
+    }
 
 
 def get_method_stages(name: str) -> int:

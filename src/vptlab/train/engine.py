@@ -39,9 +39,13 @@ from torch import nn
 import vptlab
 from vptlab._progress import progress
 from vptlab.data.base import ImageSet, TaskData
+from vptlab.data.ragged import is_ragged
 from vptlab.errors import UserError
 from vptlab.store.runs import load_result
+from vptlab.train.card import write_run_card
 from vptlab.train.config import RunConfig
+from vptlab.train.cost import run_cost
+from vptlab.train.evalsets import with_config_eval_sets
 from vptlab.train.events import RunEvents, fanout
 from vptlab.train.learners import Learner, LearnerFactory, PassSetup, default_learner
 from vptlab.train.loop import (
@@ -189,6 +193,9 @@ class _Pass:
     def execute(self) -> list[dict]:
         try:
             self.data = self.data or _load_data(self.lead)
+            self.opts = with_config_eval_sets(
+                self.opts, self.lead, self.data
+            )  # domain shift (train/evalsets.py)
             for run in self.runs:
                 if _two_stage(run.cfg):
                     self._stage1(run)
@@ -263,7 +270,9 @@ class _Pass:
             self.precision,
             [r.stage1_dir for r in runs],
             compile=self.opts.compile,
-            linear_features=self.opts.linear_features and self.opts.train_transform is None,
+            linear_features=self.opts.linear_features
+            and self.opts.train_transform is None
+            and not is_ragged(data.train),  # FGVC: random crops every epoch, no features computed once
         )
         return self.factory([r.cfg for r in runs], setup)
 
@@ -482,10 +491,19 @@ class _Pass:
         }
         if run.error:
             result["error"] = run.error
+        # the cost profile (vptlab.train.cost): params, FLOPs, images/s, memory, PPT
+        if result["status"] != "partial":
+            result["cost"] = run_cost(self._model_of(run), data, run.cfg, result, self.opts.device, run.out)
         run.folder.write_result(result)
+        write_run_card(run.out, result)  # README.md + labels.json beside the result (vptlab.train.card)
         run.events.run_end(run.out, result)
         result["run_dir"] = str(run.out)
         return result
+
+    def _model_of(self, run: _Member) -> nn.Module | None:
+        """The model run ``run`` trained, if the pass built it (a run that failed first has none)."""
+        slot = getattr(self, "slot", {})
+        return self.learner.run_model(slot[run.k]) if run.k in slot else None
 
     def _environment(self) -> dict:
         dev = self.opts.device

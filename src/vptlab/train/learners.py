@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vptlab.backbones.create import classifier_name, describe_backbone, set_classifier
 from vptlab.data.base import ImageSet, TaskData
 from vptlab.train.config import RunConfig
 from vptlab.train.loop import FeatureSet, Precision
@@ -82,7 +83,7 @@ class ModelLearner(Learner):
         self.model, self.method = build_model(cfgs[0], setup.data.info.num_classes, setup.stage1_dirs[0])
         self.model.to(setup.device)
         self.forward = torch.compile(self.model) if setup.compile else self.model
-        self.inputs, self.record = dict(setup.splits), {}
+        self.inputs, self.record = dict(setup.splits), {"backbone": describe_backbone(self.model)}
 
     def run_model(self, k: int) -> nn.Module:
         return self.model
@@ -118,11 +119,13 @@ class HeadsLearner(Learner):
         mean, std = setup.data.mean, setup.data.std
         self.inputs, features = task_features(self.model, setup.splits, mean=mean, std=std,
                                               precision=setup.precision)  # fmt: skip
-        self.record = {"linear_features": features}
+        self.record = {"linear_features": features, "backbone": describe_backbone(self.model)}
+        self.head_name = classifier_name(self.model)  # head, head.fc (Swin, ConvNeXt), fc (ResNet)
         self.heads = [copy.deepcopy(self.model.get_classifier()) for _ in cfgs]
 
     def run_model(self, k: int) -> nn.Module:
-        self.model.head = self.heads[k]  # the model as run k holds it: its head, under the name ``head``
+        # the model as run k holds it: its head, under the classifier's own name
+        set_classifier(self.model, self.head_name, self.heads[k])
         return self.model
 
     def train_mode(self) -> None:

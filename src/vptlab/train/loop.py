@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vptlab.data.base import ImageSet
+from vptlab.data.ragged import random_crop_reader
 
 # Divergence.  The reference code only caught NaN; but AdamW at a huge lr (FT at lr 50) wrecks the network while
 # LayerNorm keeps the loss finite.  So a run also diverges when its epoch-mean training loss stays above
@@ -82,17 +83,19 @@ def batches(
     device: torch.device,
     prefetch: int = 2,
     transform: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
+    read_images: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Normalised ``(x, y)`` batches in ``order``, read one or two batches ahead in a thread.
 
     ``transform(i, raw)`` rewrites the ``i``-th batch's uint8 NHWC pixels before normalisation (augmentation),
-    in the reading thread."""
+    in the reading thread.  ``read_images(indices)``, if given, produces the uint8 batch instead of
+    ``images[indices]`` (the random crops of a set of whole images: :func:`vptlab.data.ragged.random_crop_reader`)."""
     pin = device.type == "cuda"
 
     def read(i: int) -> tuple[torch.Tensor, torch.Tensor]:
         # sorted within the batch: sequential reads from a memmap, and the same batch whatever the storage
         idx = np.sort(order[i * batch_size : (i + 1) * batch_size])
-        raw = torch.from_numpy(np.ascontiguousarray(images[idx]))
+        raw = torch.from_numpy(np.ascontiguousarray(read_images(idx) if read_images else images[idx]))
         y = torch.from_numpy(np.ascontiguousarray(labels[idx]))
         if transform is not None:
             raw = transform(i, raw)
@@ -251,7 +254,10 @@ def train_batches(
         def hook(i: int, raw: torch.Tensor) -> torch.Tensor:
             return transform(raw, augment_generator(seed, epoch, start_step + i))
 
-    return batches(data.images, data.labels, order, batch_size, mean, std, device, transform=hook)
+    crops = random_crop_reader(data, seed, epoch)  # FGVC: the reference's random crop + flip, else None
+    return batches(
+        data.images, data.labels, order, batch_size, mean, std, device, transform=hook, read_images=crops
+    )
 
 
 def train_epoch(

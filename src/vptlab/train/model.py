@@ -12,8 +12,10 @@ from torch import nn
 
 from vptlab._io import atomic_path
 from vptlab.backbones import create_backbone
+from vptlab.backbones.create import backbone_family
 from vptlab.errors import UserError
 from vptlab.methods import Method, get_method
+from vptlab.methods.base import require_family
 from vptlab.train.config import RunConfig
 
 TUNED_FILE = "tuned.safetensors"
@@ -40,6 +42,9 @@ def build_model(cfg: RunConfig, num_classes: int, stage1_dir: Path | None = None
             method.load_stage1(model, Path(stage1_dir) / TUNED_FILE, options)
         else:
             load_tuned(model, Path(stage1_dir) / TUNED_FILE)
+    require_family(
+        method, backbone_family(model), cfg.backbone
+    )  # prompts on a ConvNet: one line, naming those that fit
     method.prepare(model, options)
     return model, method
 

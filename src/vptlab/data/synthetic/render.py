@@ -164,9 +164,3 @@ def add_noise(img: np.ndarray, rng: np.random.Generator, sigma: np.ndarray | flo
 def to_uint8(img: np.ndarray) -> np.ndarray:
     """Float images in ``[0, 1]`` -> uint8, clipped and rounded."""
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def downsample2(img: np.ndarray) -> np.ndarray:
-    """2x2 box filter: the last step of supersampled rendering (used where analytic anti-aliasing is hard)."""
-    nb, h, w = img.shape[:3]
-    return img.reshape(nb, h // 2, 2, w // 2, 2, *img.shape[3:]).mean(axis=(2, 4))

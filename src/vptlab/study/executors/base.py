@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,17 +37,18 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def make_executor(
-    spec: ExecutorSpec, store: StudyStore, options: WorkerOptions, run_fn: RunFn | None = None
-) -> Executor:
-    """The executor the spec names: ``local`` (sequential, or ``workers`` processes) or ``ray``."""
+def make_executor(spec: ExecutorSpec, store: StudyStore, options: WorkerOptions, run_fn: RunFn | None = None,
+                  echo: Callable[[str], None] = print) -> Executor:  # fmt: skip
+    """The executor the spec names: ``local`` (sequential, or ``workers`` processes) or ``ray``.
+
+    ``echo`` gets the executor's one-line notes (the Ray executor's lost run attempts)."""
     from vptlab.study.worker import run_job
 
     run_fn = run_fn or run_job
     if spec.kind == "ray":
         from vptlab.study.executors.ray import RayExecutor
 
-        return RayExecutor(store, options, run_fn, spec)
+        return RayExecutor(store, options, run_fn, spec, echo)
     from vptlab.study.executors.local import PoolExecutor, SequentialExecutor
 
     if spec.workers > 1:

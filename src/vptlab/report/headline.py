@@ -14,7 +14,7 @@ import numpy as np
 
 from vptlab.analysis.results import GROUP_ORDER, Comparison, method_label
 from vptlab.analysis.tables import PUBLISHED_LABEL, published_numbers
-from vptlab.report.build import Study
+from vptlab.report.context import Study
 from vptlab.report.render import Section
 
 AGREES, PARTLY = 0.75, 0.5
@@ -83,10 +83,14 @@ def _wins_line(study: Study) -> str:
     )
 
 
-def _published_wins(comps: list[Comparison]) -> str:
-    """', published: VPT-deep ahead on k of n of these tasks' for the VTAB-1k tasks among ``comps``."""
-    pub = published_numbers()
-    tasks = [c.task for c in comps if c.ft.is_vtab and c.task in pub.get("full", {})]
+def _published_wins(comps: list[Comparison], regime: str = "standard") -> str:
+    """'; published (seed paper): VPT-deep ahead on k of n of these' for the VTAB-1k tasks among ``comps``."""
+    pub = published_numbers(regime)
+    tasks = [
+        c.task
+        for c in comps
+        if c.ft.is_vtab and c.task in pub.get("full", {}) and c.task in pub.get("vpt-deep", {})
+    ]
     if not tasks:
         return ""
     ahead = sum(1 for t in tasks if pub["vpt-deep"][t] > pub["full"][t])
@@ -136,6 +140,9 @@ def _quadrant_line(study: Study) -> str:
             if not study.facts.get("standard")
             else "Quadrants: no FID per task, see the Quadrants section."
         )
+    rule = study.facts.get("fid_rule")
+    if rule is not None and not rule.determined:
+        return f"Quadrants: FID threshold {rule.source}; no quadrant verdict."
     decided = [q for q in placed if q.agrees is not None]
     hits = sum(1 for q in decided if q.agrees)
     ft_quad = [q for q in decided if q.expected == "FT"]
@@ -200,7 +207,8 @@ def _oneshot_line(study: Study) -> str:
     return (
         f"One-shot (kshot:1): {_vpt(study)} beat FT on {won} of {len(comps)} tasks"
         + (f" ({ties} tied)" if ties else "")
-        + f". (The paper: VPT ahead on most tasks with one image per class; this study {verdict(won, len(comps) - ties)}.)"
+        + f". (The paper: VPT ahead on most tasks with one image per class{_published_wins(comps, 'kshot:1')}; this "
+        f"study {verdict(won, len(comps) - ties)}.)"
     )
 
 

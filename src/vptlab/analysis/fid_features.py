@@ -106,7 +106,8 @@ def _build_inception(weights: Path | None) -> torch.nn.Module:
 
 @dataclass
 class BackboneFeatures:
-    """A vptlab backbone's pre-logit CLS features (final norm, CLS token), at its pretrained weights."""
+    """A backbone's pre-logit features at its pretrained weights, pooled as the backbone designs its head (CLS
+    token after the final norm for a class-token ViT; average + fc_norm, Swin's and ConvNets' average pooling)."""
 
     name: str = DEFAULT_BACKBONE
     checkpoint: str | Path | None = None
@@ -136,12 +137,21 @@ class BackboneFeatures:
     @property
     def image_size(self) -> int:
         """The backbone's input size: images are loaded (or resized) to it (known without building it)."""
-        if self._model is None:
+        embed = getattr(self._model, "patch_embed", None)
+        if self._model is None or embed is None or getattr(embed, "img_size", None) is None:
             from vptlab.backbones import default_image_size
 
-            return default_image_size(self.name)
-        size = self._model.patch_embed.img_size
+            return default_image_size(self.name)  # a ConvNet takes any size: its pretraining size
+        size = embed.img_size
         return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+    def describe(self) -> str:
+        """Which backbone these features come from and how they are pooled (shown beside every FID)."""
+        from vptlab.backbones.create import describe_backbone
+
+        info = describe_backbone(self._load())
+        weights = f", weights {self.checkpoint}" if self.checkpoint else ""
+        return f"{self.name} ({info['family']}, {info['global_pool']} pooling, pre-logit features{weights})"
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray) -> np.ndarray:

@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 from vptlab.backbones import create_backbone
-from vptlab.backbones.pretrain import PretrainConfig, pretrain
 from vptlab.cli import main
 from vptlab.errors import UserError
+from vptlab.train.pretrain import PretrainConfig, pretrain
 
 TINY = dict(
     classes=4,

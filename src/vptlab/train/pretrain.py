@@ -26,7 +26,7 @@ from vptlab.backbones.create import TINY_NAME
 from vptlab.backbones.recipe import PretrainConfig
 from vptlab.data.base import IMAGENET_MEAN, IMAGENET_STD, ImageSet
 from vptlab.train.loop import Precision, evaluate, train_epoch
-from vptlab.train.optim import Schedule
+from vptlab.train.optim import Schedule, build_optimizer
 
 
 def pretrain(
@@ -79,7 +79,7 @@ def _fit(
     dev: torch.device,
     show_progress: bool | None,
 ) -> list[dict]:
-    opt = torch.optim.AdamW(_groups(model, cfg.wd), lr=cfg.lr)
+    opt, _ = build_optimizer(model, "adamw", cfg.lr, cfg.wd)  # the runs' grouping: no decay on 1-D, pos, cls
     steps = -(-len(train) // cfg.batch_size)
     schedule = Schedule(opt, cfg.lr, "step", cfg.warmup_epochs, cfg.epochs, steps)
     precision = Precision.choose(dev, "auto")
@@ -109,13 +109,6 @@ def _fit(
             bar.set_postfix({k: f"{v:.1f}" for k, v in row.items() if k.endswith("top1")})
             history.append(row)
     return history
-
-
-def _groups(model: VisionTransformer, wd: float) -> list[dict]:
-    skip = model.no_weight_decay()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and n not in skip]
-    rest = [p for n, p in model.named_parameters() if p.ndim < 2 or n in skip]
-    return [{"params": decay, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}]
 
 
 def flip_and_shift(x: torch.Tensor, max_shift: int = 4) -> torch.Tensor:
