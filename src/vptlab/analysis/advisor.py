@@ -18,7 +18,7 @@ Evidence, in the order it is weighed:
    shown beside the verdict and never overrides it.
 4. **Measured signals** (:mod:`vptlab.analysis.signals`): every signal above plus transferability scores of the
    frozen features is scored by leave-one-task-out on the study (or, for ``vptlab-tiny`` without ``--study``,
-   on the bundled demo study's comparisons).  The recommendation is the prediction of the signal with the best
+   on the bundled demo study's comparisons, when the FID is to its upstream set on backbone features).  The recommendation is the prediction of the signal with the best
    held-out accuracy among those computable for this data, with that accuracy; "not enough evidence" when no
    signal beats the majority baseline.  With ``--study``, every method the study ran is ranked as well.
 """
@@ -347,7 +347,10 @@ def advise(
             source, task, backbone, checkpoint, quick_epochs, quick_dir, device, skip_bad_images
         )
     decide(advice)
-    _apply_signals(advice, images, extractor, pretrain, features, backbone, checkpoint, study, device)
+    if study or (
+        pretrain_stats is None and features == "backbone"
+    ):  # the prior's FIDs are to the upstream set
+        _apply_signals(advice, images, extractor, pretrain, features, backbone, checkpoint, study, device)
     if study:
         advice.ranking = rank_methods(load_study_results(study), objective)
     return advice
