@@ -197,3 +197,38 @@ def test_fitted_on_another_study_tests_every_row():
     # t0 10 VPT ok, t1 20 VPT ok, t3 40 FT ok, t4 ok, t5 ok, t6 15 -> VPT wrong (t2 not clear)
     assert (rule.overall.k, rule.overall.n) == (5, 6)
     assert "fitted on other and tested" in ev.to_markdown()
+
+
+def test_bootstrap_interval_of_a_probability():
+    from vptlab.analysis.signals import bootstrap_p, signals_for
+
+    rows = _rows()
+    sigs = {s.name: s for s in signals_for(rows)}
+    query = Row("q", "query", "classification", 1000, "tie", False, fid=12.0)
+    low, high = bootstrap_p(sigs["winmodel"], rows, query, reps=50)
+    point = sigs["winmodel"].fit([r for r in rows if r.winner != "tie"])(query)[1]
+    assert 0.0 <= low <= high <= 1.0 and low <= point + 0.2 and point > 0.5  # low FID: VPT side
+    assert bootstrap_p(sigs["rule"], rows, query) is None  # no probability to bound
+
+
+def test_every_method_the_study_ran_is_ranked():
+    from vptlab.analysis.advisor import rank_methods
+
+    def row(method, task, acc, seed):
+        return {
+            "status": "ok",
+            "run_id": f"{method}-{task}-{seed}",
+            "config": {"method": method, "task": task, "stage": "final", "regime": "standard", "seed": seed},
+            "task": {"group": "natural", "objective": "classification"},
+            "metrics": {"test_top1": acc},
+            "run_dir": "x",
+        }
+
+    accs = {"a": {"full": 50, "vpt-deep": 60, "ssf": 55}, "b": {"full": 70, "vpt-deep": 65, "ssf": 68}}
+    rows = [row(m, t, a + s, s) for t, ms in accs.items() for m, a in ms.items() for s in (0, 1)]
+    ranked = rank_methods(rows, "classification")
+    # mean ranks 2, 2, 2 -> ties broken by mean top-1: vpt-deep 63, ssf 62, full 60.5
+    assert [r["method"] for r in ranked] == ["vpt-deep", "ssf", "full"]
+    assert [r["mean_rank"] for r in ranked] == [2.0, 2.0, 2.0] and ranked[0]["tasks"] == 2
+    assert {r["method"]: r["wins"] for r in ranked} == {"ssf": 0, "vpt-deep": 1, "full": 1}
+    assert rank_methods(rows, "structured") == []

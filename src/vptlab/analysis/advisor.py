@@ -183,6 +183,8 @@ class Advice:
         out = [f"- signals, held-out accuracy on {self.evidence} (95% Wilson interval):"]
         for sig in self.signals:
             p = f", P(VPT) {sig['p_vpt']:.2f}" if sig.get("p_vpt") is not None else ""
+            if sig.get("p_interval"):
+                p += " (90% bootstrap over tasks {:.2f}-{:.2f})".format(*sig["p_interval"])
             out.append(f"  - {sig['label']}: says {sig['prediction']}{p}; right in {sig['accuracy']}")
         return out
 
@@ -363,7 +365,7 @@ def _apply_signals(
     bundled demo study for vptlab-tiny); "not enough evidence" when none beats the majority baseline."""
     from vptlab.analysis.fid import fid_from_stats, stats_from_features
     from vptlab.analysis.fid_features import BackboneFeatures
-    from vptlab.analysis.signals import Row, evaluate, signal_rows
+    from vptlab.analysis.signals import Row, bootstrap_p, evaluate, signal_rows
     from vptlab.analysis.task_fid import TINY
     from vptlab.analysis.transfer import all_scores
 
@@ -405,6 +407,7 @@ def _apply_signals(
                 "label": res.signal.label,
                 "prediction": fits[res.signal.name][0],
                 "p_vpt": fits[res.signal.name][1],
+                "p_interval": bootstrap_p(res.signal, rows, query),
                 "accuracy": _held_out(res.overall),
                 "beats_baseline": ev.beats_baseline(res),
             }

@@ -218,6 +218,30 @@ def signals_for(rows: list[Row]) -> list[Signal]:
     return out
 
 
+def bootstrap_p(
+    signal: Signal, rows: list[Row], query: Row, reps: int = 200, seed: int = 0
+) -> tuple[float, float] | None:
+    """A 90% interval of ``signal``'s P(VPT wins) for ``query``: refitted on ``reps`` resamples of the evidence's
+    tasks (with replacement; a task brings all its comparisons).  None for a signal without a probability."""
+    if not signal.probabilistic:
+        return None
+    rng = np.random.default_rng(seed)
+    usable = [r for r in rows if r.winner != "tie" and signal.available(r)]
+    tasks = sorted({r.task for r in usable})
+    by_task = {t: [r for r in usable if r.task == t] for t in tasks}
+    ps = []
+    for _ in range(reps):
+        sample = [r for t in rng.choice(tasks, size=len(tasks), replace=True) for r in by_task[t]]
+        predictor = signal.fit(sample)
+        if predictor is not None:
+            p = predictor(query)[1]
+            if p is not None:
+                ps.append(p)
+    if not ps:
+        return None
+    return float(np.quantile(ps, 0.05)), float(np.quantile(ps, 0.95))
+
+
 # --- leave-one-task-out -------------------------------------------------------------------------------------
 
 
