@@ -232,3 +232,17 @@ def test_every_method_the_study_ran_is_ranked():
     assert [r["mean_rank"] for r in ranked] == [2.0, 2.0, 2.0] and ranked[0]["tasks"] == 2
     assert {r["method"]: r["wins"] for r in ranked} == {"ssf": 0, "vpt-deep": 1, "full": 1}
     assert rank_methods(rows, "structured") == []
+
+
+def test_report_section_shows_the_saved_evaluation(tmp_path):
+    from types import SimpleNamespace
+
+    from vptlab.analysis.signals import CACHE
+    from vptlab.report.render import to_markdown
+    from vptlab.report.sections import advisor_section
+
+    study = SimpleNamespace(root=tmp_path)
+    assert "vptlab advise --evaluate" in to_markdown("r", [advisor_section(study)])
+    save_rows(_rows(), tmp_path / CACHE.replace(".csv", "-backbone-x.csv"))
+    text = to_markdown("r", [advisor_section(study)])
+    assert "5/6 = 83%" in text and "majority baseline: always FT" in text
