@@ -73,6 +73,8 @@ def test_advise_train_predict_export_tensorboard(tmp_path, capsys):
 
     acc = EventAccumulator(str(run / "tensorboard"))
     acc.Reload()
-    assert len(acc.Scalars("top1/val")) == 6 and "cost/ppt" in acc.Tags()["scalars"]
+    # a final run (the default stage): six epochs of train and test top-1
+    assert len(acc.Scalars("top1/train")) == 6 and len(acc.Scalars("top1/test")) == 6
+    assert "cost/ppt" in acc.Tags()["scalars"]
     card = (run / "README.md").read_text()
     assert "cat, dog, owl" in card and f"vptlab predict {run}" in card

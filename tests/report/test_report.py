@@ -90,6 +90,7 @@ def test_report_on_a_tiny_study_writes_both_files_with_figures(tiny_study, fid_c
     assert names == [
         "attention_counts.png",
         "attention_shapes.png",
+        "cost_accuracy_vs_params.png",
         "fig3_quadrants.png",
         "fig4_data_size.png",
         "fig5_loss_curves.png",
