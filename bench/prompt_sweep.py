@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vptlab.backbones.create import describe_backbone
 from vptlab.backbones.prompts import ATTR, VisualPrompts
 from vptlab.train import RunConfig
 from vptlab.train.engine import TrainOptions, train_pass
@@ -70,6 +71,7 @@ class SweepPrompts(VisualPrompts):
     def __init__(self, sets: list[nn.Parameter], template: VisualPrompts) -> None:
         nn.Module.__init__(self)
         self.num_tokens, self.deep, self.init_bound = template.num_tokens, template.deep, template.init_bound
+        self.num_prefix = template.num_prefix  # the backbone's own prefix tokens (CLS + registers)
         self.sets = nn.ParameterList(sets)
         self.dropout = nn.Dropout(template.dropout.p)
         self.active = list(range(len(sets)))
@@ -99,7 +101,7 @@ class PromptSweepLearner(Learner):
         setattr(self.shared, ATTR, self.prompts)
         self.prompts.register(self.shared.blocks)
         self.heads = [m.get_classifier() for m in self.models]
-        self.inputs, self.record = dict(setup.splits), {}
+        self.inputs, self.record = dict(setup.splits), {"backbone": describe_backbone(self.models[0])}
 
     def run_model(self, k: int) -> nn.Module:
         return self.models[k]

@@ -98,12 +98,13 @@ def tidy_row(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _options(cfg: dict[str, Any]) -> str | None:
-    """The method's own options (bottleneck, rank, prompt length, ...) as one JSON cell, sorted by name."""
+    """The method's own options (bottleneck, rank, prompt length, ...) as one cell ``name=value;...``, sorted by
+    name (no commas, so a naive split of a CSV line still works)."""
     from vptlab.train.config import general_field_names
 
     general = set(general_field_names()) | {"extra"}
     options = {k: v for k, v in cfg.items() if k not in general and v is not None}
-    return json.dumps(options, sort_keys=True) if options else None
+    return ";".join(f"{k}={json.dumps(v)}" for k, v in sorted(options.items())) or None
 
 
 def _sizes(record: dict[str, Any]) -> dict[str, Any]:
