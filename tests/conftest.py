@@ -12,16 +12,13 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-from vptlab_testing import make_imageset  # noqa: E402
+from vptlab_testing import TINY_ARGS, make_imageset  # noqa: E402, F401
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Each test session gets its own decoded-image cache, never the user's."""
     monkeypatch.setenv("VPTLAB_CACHE", str(tmp_path_factory.getbasetemp() / "vptlab-cache"))
-
-
-TINY_ARGS = (("depth", 2), ("embed_dim", 32), ("num_heads", 2))
 
 
 @pytest.fixture

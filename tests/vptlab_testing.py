@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+TINY_ARGS = (("depth", 2), ("embed_dim", 32), ("num_heads", 2))  # a 2-layer, 32-wide ViT for tests
+
 
 def make_imageset(n: int, seed: int, num_classes: int = 4, size: int = 16):
     """Images whose class is a bright quadrant: learnable in a few epochs, deterministic by seed."""

@@ -24,10 +24,9 @@ METHODS = ["linear", "full", "vpt-shallow", "vpt-deep", "bias", "lora"]
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    from conftest import TINY_ARGS
     from vptlab.data.base import TaskData, TaskInfo
     from vptlab.train import RunConfig
-    from vptlab_testing import make_imageset
+    from vptlab_testing import TINY_ARGS, make_imageset
 
     task = TaskData(TaskInfo("toy", "natural", "classification", 4), make_imageset(64, 1), make_imageset(32, 2),
                     make_imageset(48, 3), record={"source": "test", "task": "toy"})  # fmt: skip
