@@ -20,7 +20,7 @@ from torch import nn
 
 from vptlab.methods import _hooks
 from vptlab.methods.base import (
-    FT_GRID,
+    PETL_RECIPE,
     Method,
     MethodConfig,
     at_least,
@@ -79,11 +79,7 @@ ADAPTER = register(
         name="adapter",
         summary="Adapter (Houlsby): a sequential bottleneck after each block's MLP, frozen backbone",
         trainable="adapters L x (2 D r + r + D) + head",
-        optimizer="adamw",
-        grid=FT_GRID,
-        default_batch_size=64,
-        default_lr=0.005,
-        default_wd=0.0001,
+        **PETL_RECIPE,
         prepare=prepare,
         config=AdapterConfig,
         order=10,

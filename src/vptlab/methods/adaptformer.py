@@ -19,7 +19,7 @@ from torch import nn
 from vptlab.methods import _hooks
 from vptlab.methods.adapter import Bottleneck
 from vptlab.methods.base import (
-    FT_GRID,
+    PETL_RECIPE,
     Method,
     MethodConfig,
     at_least,
@@ -71,11 +71,7 @@ ADAPTFORMER = register(
         name="adaptformer",
         summary="AdaptFormer: a scaled bottleneck MLP parallel to each block's MLP, frozen backbone",
         trainable="AdaptMLP branches L x (2 D r + r + D) + head",
-        optimizer="adamw",
-        grid=FT_GRID,
-        default_batch_size=64,
-        default_lr=0.005,
-        default_wd=0.0001,
+        **PETL_RECIPE,
         prepare=prepare,
         config=AdaptFormerConfig,
         order=11,

@@ -31,6 +31,15 @@ PROMPT_GRID = {
     "wd": (0.01, 0.001, 0.0001, 0.0),
 }
 FT_GRID = {"lr": (0.001, 0.0001, 0.0005, 0.005), "wd": (0.01, 0.001, 0.0001, 0.0)}
+# The recipe the PETL benchmarks (V-PETL Bench, PETL_Vision) train adapter-style methods with: AdamW over the FT
+# grid, batch 64; their fixed lr 1e-3 at batch 64 is base lr 0.004 here, and 0.005 is the nearest grid point.
+PETL_RECIPE: dict[str, Any] = {
+    "optimizer": "adamw",
+    "grid": FT_GRID,
+    "default_batch_size": 64,
+    "default_lr": 0.005,
+    "default_wd": 0.0001,
+}
 COST_KINDS = (
     "full",
     "frozen",

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from vptlab.errors import UserError
 from vptlab.methods import _hooks
 from vptlab.methods.base import (
-    FT_GRID,
+    PETL_RECIPE,
     Method,
     MethodConfig,
     at_least,
@@ -107,11 +107,7 @@ CONVPASS = register(
         name="convpass",
         summary="Convpass: convolutional bypasses beside each block's attention and MLP, frozen backbone",
         trainable="bypasses 2 L (2 D r + 9 r^2 + 2 r + D) + head",
-        optimizer="adamw",
-        grid=FT_GRID,
-        default_batch_size=64,
-        default_lr=0.005,
-        default_wd=0.0001,
+        **PETL_RECIPE,
         prepare=prepare,
         config=ConvpassConfig,
         order=14,

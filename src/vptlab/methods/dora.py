@@ -22,7 +22,7 @@ from torch import nn
 
 from vptlab.methods import _hooks
 from vptlab.methods.base import (
-    FT_GRID,
+    PETL_RECIPE,
     Method,
     MethodConfig,
     at_least,
@@ -117,11 +117,7 @@ DORA = register(
         name="dora",
         summary="DoRA: magnitude + low-rank direction updates of the query and value weights; mergeable",
         trainable="A, B (2 r D) and magnitudes (D) on q and v, L x 2 x (2 r D + D) + head",
-        optimizer="adamw",
-        grid=FT_GRID,
-        default_batch_size=64,
-        default_lr=0.005,
-        default_wd=0.0001,
+        **PETL_RECIPE,
         prepare=prepare,
         config=DoRAConfig,
         order=16,

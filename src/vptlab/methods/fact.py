@@ -21,7 +21,7 @@ from torch import nn
 
 from vptlab.methods import _hooks
 from vptlab.methods.base import (
-    FT_GRID,
+    PETL_RECIPE,
     TRAINS_ATTR,
     Method,
     MethodConfig,
@@ -126,11 +126,7 @@ FACT = register(
         name="fact",
         summary="FacT-TT: all weight increments as one tensor-train (shared U, V; per-layer cores); mergeable",
         trainable="U, V 2 D r + cores 12 L r^2 + head",
-        optimizer="adamw",
-        grid=FT_GRID,
-        default_batch_size=64,
-        default_lr=0.005,
-        default_wd=0.0001,
+        **PETL_RECIPE,
         prepare=prepare,
         config=FacTConfig,
         order=13,

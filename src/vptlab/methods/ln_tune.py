@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from vptlab.methods.base import ALL_FAMILIES, FT_GRID, Method, NoOptions, freeze, register, unfreeze_head
+from vptlab.methods.base import ALL_FAMILIES, PETL_RECIPE, Method, NoOptions, freeze, register, unfreeze_head
 
 
 def unfreeze_layernorms(model: nn.Module) -> None:
@@ -31,11 +31,7 @@ LN_TUNE = register(
         name="ln-tune",
         summary="LN-tune: LayerNorm scales and biases only, frozen weights",
         trainable="every LayerNorm 2 D (2 L + 1) + head",
-        optimizer="adamw",
-        grid=FT_GRID,
-        default_batch_size=64,
-        default_lr=0.005,
-        default_wd=0.0001,
+        **PETL_RECIPE,
         prepare=prepare,
         order=17,
         label="LN-tune",

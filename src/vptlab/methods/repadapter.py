@@ -22,7 +22,7 @@ from torch import nn
 from vptlab.errors import UserError
 from vptlab.methods import _hooks
 from vptlab.methods.base import (
-    FT_GRID,
+    PETL_RECIPE,
     Method,
     MethodConfig,
     at_least,
@@ -114,11 +114,7 @@ REPADAPTER = register(
         name="repadapter",
         summary="RepAdapter: linear adapters before attention and MLP, frozen backbone; mergeable",
         trainable="adapters 2 L (D r + r + D r / g + D) + head",
-        optimizer="adamw",
-        grid=FT_GRID,
-        default_batch_size=64,
-        default_lr=0.005,
-        default_wd=0.0001,
+        **PETL_RECIPE,
         prepare=prepare,
         config=RepAdapterConfig,
         order=15,

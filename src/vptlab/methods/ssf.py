@@ -17,7 +17,7 @@ from torch import nn
 
 from vptlab.errors import UserError
 from vptlab.methods import _hooks
-from vptlab.methods.base import FT_GRID, Method, NoOptions, freeze, register, unfreeze_head
+from vptlab.methods.base import PETL_RECIPE, Method, NoOptions, freeze, register, unfreeze_head
 
 ATTR = "ssf"
 
@@ -97,11 +97,7 @@ SSF = register(
         name="ssf",
         summary="SSF: per-channel scale and shift after every operation, frozen backbone; mergeable",
         trainable="scales + shifts 2 D (2 + 11 L) + head",
-        optimizer="adamw",
-        grid=FT_GRID,
-        default_batch_size=64,
-        default_lr=0.005,
-        default_wd=0.0001,
+        **PETL_RECIPE,
         prepare=prepare,
         order=12,
         label="SSF",
